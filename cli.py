@@ -1,0 +1,118 @@
+"""The ``hypdbg`` command: run, serve, demo, gdb.
+
+Every user error (a bad image, a bad option, a machine that cannot go on) is
+one line on stderr and a non-zero exit status, never a traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import List, Optional
+
+EXIT_FAULT = 2
+EXIT_USAGE = 64
+
+
+def _int(text: str) -> int:
+    try:
+        return int(text, 0)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+
+
+def _add_machine_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("image", nargs="?", help="ELF file, or a raw binary with --load-addr")
+    p.add_argument("-kernel", dest="kernel", help="image to boot (QEMU spelling)")
+    p.add_argument("-m", dest="mem", type=_int, default=256, help="RAM size in MiB (default 256)")
+    p.add_argument("--load-addr", type=_int, help="load address of a raw binary")
+    p.add_argument("--reset-mode", choices=("hyp", "svc"), default="hyp",
+                   help="mode at reset (default hyp, as QEMU with virtualization=on)")
+    p.add_argument("--fast", action="store_true",
+                   help="free-running slices and host-clock time instead of deterministic time")
+    p.add_argument("-nographic", action="store_true", help="accepted for QEMU compatibility")
+    p.add_argument("--serial", default="stdio", help="UART backend: stdio or tcp:PORT")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="hypdbg", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command")
+    run = sub.add_parser("run", help="run an image to power-off, printing its UART output")
+    _add_machine_options(run)
+    run.add_argument("--max-insns", type=_int, help="stop after this many instructions")
+    run.add_argument("--exits", action="store_true", help="print the exit log on stderr at the end")
+    serve = sub.add_parser("serve", help="serve an image to GDB over the remote protocol")
+    _add_machine_options(serve)
+    serve.add_argument("--port", type=_int, default=1234)
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--stdio", action="store_true", help="speak the protocol on stdin/stdout")
+    demo = sub.add_parser("demo", help="serve the built-in world-switch demo")
+    demo.add_argument("--no-tui", action="store_true")
+    demo.add_argument("--broken", action="store_true", help="the variant with a world-switch bug")
+    demo.add_argument("--port", type=_int, default=1234)
+    demo.add_argument("--host", default="127.0.0.1")
+    return parser
+
+
+def _image_path(args: argparse.Namespace) -> str:
+    path = args.kernel or args.image
+    if not path:
+        raise SystemExit(_fail("no image given", EXIT_USAGE))
+    return path
+
+
+def _fail(message: str, status: int = EXIT_FAULT) -> int:
+    print(f"hypdbg: {message}", file=sys.stderr)
+    return status
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from .core.board import BoardError, build_board
+    from .core.loader import ImageError
+    try:
+        board = build_board(_image_path(args), ram_mb=args.mem, load_addr=args.load_addr,
+                            reset_mode=args.reset_mode, deterministic=not args.fast,
+                            serial=args.serial)
+    except (ImageError, BoardError) as e:
+        return _fail(str(e))
+    stop = board.run(max_insns=args.max_insns)
+    sys.stdout.flush()
+    if args.exits:
+        for rec in board.machine.worlds.log:
+            print(f"[{rec.icount}] {rec.describe()}", file=sys.stderr)
+    if stop.kind == "poweroff":
+        return stop.exit_code
+    m = board.machine
+    where = f"PC {m.cpu.pc:#010x}, mode {m.cpu.mode:#x}, after {m.icount} instructions"
+    if stop.kind == "limit":
+        return _fail(f"stopped: {stop.message} ({where})")
+    if stop.kind == "reset":
+        return _fail(f"the machine asked for a reset ({where}); not rebooting")
+    return _fail(f"stopped: {stop.message} ({where})")
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return EXIT_USAGE
+    try:
+        if args.command == "run":
+            return cmd_run(args)
+        if args.command == "serve":
+            from .serve import cmd_serve
+            return cmd_serve(args)
+        if args.command == "demo":
+            from .serve import cmd_demo
+            return cmd_demo(args)
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+    return EXIT_USAGE
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,214 @@
+"""The one place that owns unicorn's ARM CPU.
+
+Wraps a ``Uc`` configured as a Non-secure Cortex-A15 with Hyp mode, and gives
+the rest of ``core`` what unicorn leaves out: mode switches into Hyp (only
+possible through User mode), banked registers of any mode, cp15 registers by
+name, and ELR_hyp, which has no register id and lives only in the CPU's saved
+context (its offset is found once per process by experiment, not assumed).
+"""
+from __future__ import annotations
+
+import ctypes
+import struct
+from functools import lru_cache
+from typing import Dict, Optional
+
+from unicorn import Uc, UC_ARCH_ARM, UC_MODE_ARM, UcError
+from unicorn import arm_const as A
+
+from . import cp15
+
+# CPSR fields (ARM ARM B1.3.3).
+MODE_MASK = 0x1F
+USR, FIQ, IRQ, SVC, MON, ABT, HYP, UND, SYS = 0x10, 0x11, 0x12, 0x13, 0x16, 0x17, 0x1A, 0x1B, 0x1F
+MODE_NAMES: Dict[int, str] = {USR: "usr", FIQ: "fiq", IRQ: "irq", SVC: "svc", MON: "mon",
+                              ABT: "abt", HYP: "hyp", UND: "und", SYS: "sys"}
+CPSR_T = 1 << 5
+CPSR_F = 1 << 6
+CPSR_I = 1 << 7
+CPSR_A = 1 << 8
+CPSR_E = 1 << 9
+CPSR_IT_MASK = (0x3F << 10) | (0x3 << 25)
+CPSR_J = 1 << 24
+
+GPR_IDS = (A.UC_ARM_REG_R0, A.UC_ARM_REG_R1, A.UC_ARM_REG_R2, A.UC_ARM_REG_R3,
+           A.UC_ARM_REG_R4, A.UC_ARM_REG_R5, A.UC_ARM_REG_R6, A.UC_ARM_REG_R7,
+           A.UC_ARM_REG_R8, A.UC_ARM_REG_R9, A.UC_ARM_REG_R10, A.UC_ARM_REG_R11,
+           A.UC_ARM_REG_R12, A.UC_ARM_REG_SP, A.UC_ARM_REG_LR, A.UC_ARM_REG_PC)
+
+SCR_NS_HCE = 0x101  # SCR.NS | SCR.HCE: Non-secure, HVC enabled (DESIGN.md)
+
+
+def _new_uc() -> Uc:
+    uc = Uc(UC_ARCH_ARM, UC_MODE_ARM)
+    uc.ctl_set_cpu_model(A.UC_CPU_ARM_CORTEX_A15)
+    return uc
+
+
+@lru_cache(maxsize=None)
+def elr_hyp_offset() -> int:
+    """Byte offset of ELR_hyp inside unicorn's saved CPU context.
+
+    Found by executing ``msr ELR_hyp, r0`` twice with two marker values in a
+    scratch CPU and looking for the one offset that followed both.
+    """
+    uc = _new_uc()
+    base = 0x1000
+    uc.mem_map(base, 0x1000)
+    # msr ELR_hyp, r0 ; msr ELR_hyp, r1
+    uc.mem_write(base, struct.pack("<II", 0xE12EF300, 0xE12EF301))
+    uc.reg_write(A.UC_ARM_REG_CP_REG, (15, 0, 0, 1, 1, 0, 0, SCR_NS_HCE))
+    uc.reg_write(A.UC_ARM_REG_CPSR, 0x1D0)
+    uc.reg_write(A.UC_ARM_REG_CPSR, 0x1DA)
+    markers = (0x5A17C0DE, 0x0BADF00D)
+    uc.reg_write(A.UC_ARM_REG_R0, markers[0])
+    uc.reg_write(A.UC_ARM_REG_R1, markers[1])
+    uc.emu_start(base, 0, count=1)
+    first = bytes(uc.context_save())
+    uc.emu_start(base + 4, 0, count=1)
+    second = bytes(uc.context_save())
+    m0, m1 = (struct.pack("<I", m) for m in markers)
+    for off in range(0, len(first) - 3, 4):
+        if first[off:off + 4] == m0 and second[off:off + 4] == m1:
+            return off
+    raise RuntimeError("unicorn: ELR_hyp not found in the CPU context")
+
+
+class Cpu:
+    """A Non-secure Cortex-A15 with the Virtualization Extensions."""
+
+    def __init__(self) -> None:
+        self.uc = _new_uc()
+        self._elr_off = elr_hyp_offset()
+        self._ctx = self.uc.context_save()
+        self._ctx_buf = (ctypes.c_char * self._ctx.size).from_address(self._ctx.context.value)
+        self.uc.reg_write(A.UC_ARM_REG_CP_REG, (15, 0, 0, 1, 1, 0, 0, SCR_NS_HCE))
+
+    # -- general registers -------------------------------------------------
+    def reg(self, n: int) -> int:
+        return self.uc.reg_read(GPR_IDS[n])
+
+    def set_reg(self, n: int, value: int) -> None:
+        if n == 15:
+            self.set_pc(value)
+        else:
+            self.uc.reg_write(GPR_IDS[n], value & 0xFFFFFFFF)
+
+    @property
+    def pc(self) -> int:
+        return self.uc.reg_read(A.UC_ARM_REG_PC)
+
+    def set_pc(self, value: int, thumb: Optional[bool] = None) -> None:
+        """Write PC keeping (or setting) the Thumb state: unicorn takes T from PC bit 0."""
+        if thumb is None:
+            thumb = bool(self.cpsr & CPSR_T)
+        self.uc.reg_write(A.UC_ARM_REG_PC, (value & ~1) | int(thumb))
+
+    @property
+    def cpsr(self) -> int:
+        return self.uc.reg_read(A.UC_ARM_REG_CPSR)
+
+    @property
+    def mode(self) -> int:
+        return self.cpsr & MODE_MASK
+
+    @property
+    def thumb(self) -> bool:
+        return bool(self.cpsr & CPSR_T)
+
+    def write_cpsr(self, value: int) -> None:
+        """Write the whole CPSR, mode included (into Hyp through User mode, as unicorn requires)."""
+        value &= 0xFFFFFFFF
+        cur = self.cpsr
+        if (value & MODE_MASK) != (cur & MODE_MASK):
+            self.uc.reg_write(A.UC_ARM_REG_CPSR, value)
+            if self.mode != (value & MODE_MASK):
+                self.uc.reg_write(A.UC_ARM_REG_CPSR, (cur & ~MODE_MASK) | USR)
+                self.uc.reg_write(A.UC_ARM_REG_CPSR, value)
+            if self.mode != (value & MODE_MASK):
+                raise RuntimeError(f"unicorn refused the switch to mode {value & MODE_MASK:#x}")
+        else:
+            self.uc.reg_write(A.UC_ARM_REG_CPSR, value)
+
+    @property
+    def spsr(self) -> int:
+        """SPSR of the current mode (SPSR_hyp in Hyp)."""
+        return self.uc.reg_read(A.UC_ARM_REG_SPSR)
+
+    def set_spsr(self, value: int) -> None:
+        self.uc.reg_write(A.UC_ARM_REG_SPSR, value & 0xFFFFFFFF)
+
+    # -- banked registers --------------------------------------------------
+    def banked(self, mode: int, name: str) -> int:
+        """SP, LR or SPSR of ``mode`` (``lr`` of Hyp is LR_usr, as the architecture shares it)."""
+        cur = self.cpsr
+        if (cur & MODE_MASK) == mode:
+            return self._read_named(name)
+        pc = self.pc
+        try:
+            self.write_cpsr((cur & ~(MODE_MASK | CPSR_T)) | mode)
+            return self._read_named(name)
+        finally:
+            self.write_cpsr(cur)
+            self.set_pc(pc, bool(cur & CPSR_T))
+
+    def set_banked(self, mode: int, name: str, value: int) -> None:
+        cur = self.cpsr
+        if (cur & MODE_MASK) == mode:
+            self._write_named(name, value)
+            return
+        pc = self.pc
+        try:
+            self.write_cpsr((cur & ~(MODE_MASK | CPSR_T)) | mode)
+            self._write_named(name, value)
+        finally:
+            self.write_cpsr(cur)
+            self.set_pc(pc, bool(cur & CPSR_T))
+
+    def _read_named(self, name: str) -> int:
+        if name == "spsr":
+            return self.spsr
+        return self.uc.reg_read({"sp": A.UC_ARM_REG_SP, "lr": A.UC_ARM_REG_LR}[name] if name in ("sp", "lr")
+                                else GPR_IDS[int(name[1:])])
+
+    def _write_named(self, name: str, value: int) -> None:
+        if name == "spsr":
+            self.set_spsr(value)
+        elif name in ("sp", "lr"):
+            self.uc.reg_write(A.UC_ARM_REG_SP if name == "sp" else A.UC_ARM_REG_LR, value & 0xFFFFFFFF)
+        else:
+            self.uc.reg_write(GPR_IDS[int(name[1:])], value & 0xFFFFFFFF)
+
+    # -- ELR_hyp ------------------------------------------------------------
+    @property
+    def elr_hyp(self) -> int:
+        self.uc.context_update(self._ctx)
+        return struct.unpack_from("<I", self._ctx_buf, self._elr_off)[0]
+
+    def set_elr_hyp(self, value: int) -> None:
+        """Write ELR_hyp by patching the saved context (the register has no unicorn id)."""
+        self.uc.context_update(self._ctx)
+        struct.pack_into("<I", self._ctx_buf, self._elr_off, value & 0xFFFFFFFF)
+        self.uc.context_restore(self._ctx)
+
+    # -- cp15 ---------------------------------------------------------------
+    def sysreg(self, name: str) -> int:
+        r = cp15.BY_NAME[name]
+        return self.uc.reg_read(A.UC_ARM_REG_CP_REG, (15, int(r.is64), 0, r.crn, r.crm, r.opc1, r.opc2))
+
+    def set_sysreg(self, name: str, value: int) -> None:
+        r = cp15.BY_NAME[name]
+        self.uc.reg_write(A.UC_ARM_REG_CP_REG,
+                          (15, int(r.is64), 0, r.crn, r.crm, r.opc1, r.opc2, value))
+
+    def cp_read(self, is64: bool, crn: int, opc1: int, crm: int, opc2: int) -> Optional[int]:
+        """Raw cp15 read by encoding; None where unicorn has no such register."""
+        try:
+            return self.uc.reg_read(A.UC_ARM_REG_CP_REG, (15, int(is64), 0, crn, crm, opc1, opc2))
+        except UcError:
+            return None
+
+    @property
+    def esr(self) -> int:
+        """The syndrome unicorn computed for the last exception (HSR layout, never cleared)."""
+        return self.uc.reg_read(A.UC_ARM_REG_ESR)

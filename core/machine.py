@@ -1,0 +1,718 @@
+"""The emulated machine: CPU, memory map, devices, run loop and event dispatch.
+
+unicorn executes the instructions; this module turns what unicorn reports
+(interrupt hooks, invalid-instruction hooks, refused TLB fills, unmapped
+physical accesses) into architectural exceptions taken through
+:class:`~hypdbg.core.exceptions.ExceptionEntry`, keeps deterministic virtual
+time (retired instructions, counted per translation block), delivers
+interrupts between execution slices, and tracks worlds and exits.
+"""
+from __future__ import annotations
+
+import struct
+import threading
+import time
+from dataclasses import dataclass
+from typing import Callable, Dict, List, Optional, Tuple
+
+from unicorn import (UC_ERR_EXCEPTION, UC_ERR_FETCH_UNMAPPED, UC_ERR_READ_UNMAPPED,
+                     UC_ERR_WRITE_UNMAPPED, UC_HOOK_CODE, UC_HOOK_INSN_INVALID, UC_HOOK_INTR,
+                     UC_HOOK_MEM_FETCH_UNMAPPED, UC_HOOK_MEM_READ_UNMAPPED,
+                     UC_HOOK_MEM_WRITE_UNMAPPED, UC_HOOK_TLB_FILL, UC_HOOK_MEM_READ, UC_HOOK_MEM_WRITE, UC_MEM_FETCH, UC_MEM_WRITE,
+                     UC_PROT_ALL, UC_TLB_VIRTUAL, UcError)
+from unicorn.arm_const import UC_ARM_REG_ESR
+from unicorn.unicorn_const import UC_CTL_IO_WRITE, UC_CTL_TLB_FLUSH
+
+from . import cp15, psci
+from .coproc import CpInsn, condition_passed, it_state
+from .cpu import CPSR_T, HYP, MODE_MASK, SVC, USR, Cpu
+from .exceptions import Entry, Exc, ExceptionEntry
+from .fastcount import BlockCounter
+from .hyp import syndrome as S
+from .intercept import CpIntercept, Site
+from .loader import Image
+from .worlds import HOST, HYPERVISOR, Context, WorldKey, Worlds
+
+RAM_BASE = 0x40000000
+DEFAULT_RAM_MB = 256
+PAGE = 1024                       # unicorn's ARM target page (TLB fill granularity)
+UNTIL = 0xFFFFFFFE                # an address emu_start never reaches on its own
+ESR_SENTINEL = 0xFFFFFFFF         # WFE/YIELD leave ESR unchanged: this tells them apart
+SLICE = 1 << 22                   # instructions per slice when nothing else is due
+QEMU_MIDR = 0x414FC0F0            # Cortex-A15 r4p0, as QEMU 7.2 reports it
+MPIDR = 0x80000000                # uniprocessor, affinity 0.0.0
+SCTLR_RESET = 0x00C50078
+HSCTLR_RESET = 0x30C50818
+
+# Registers whose writes change translation: our TLB is flushed before they run.
+_TRANSLATION_REGS = frozenset({"SCTLR", "TTBR0", "TTBR1", "TTBCR", "DACR", "CONTEXTIDR",
+                               "PRRR", "NMRR", "HCR", "VTTBR", "VTCR", "HTTBR", "HTCR",
+                               "HSCTLR", "HMAIR0", "HMAIR1"})
+# Traps unicorn does not implement; ours to apply (unicorn-exceptions.md section 5).
+_SOFT_TRAPS = frozenset({"tid3", "tsw", "tpc", "tpu"})
+
+
+@dataclass
+class Stop:
+    """Why ``Machine.run`` returned."""
+
+    kind: str            # poweroff, reset, limit, breakpoint, watchpoint, step, interrupted, catch, fault
+    message: str = ""
+    exit_code: int = 0
+    data_addr: Optional[int] = None
+    watch_kind: Optional[str] = None
+
+
+class MachineError(Exception):
+    """A configuration the machine cannot start with (one-line message)."""
+
+
+class Machine:
+    """A Cortex-A15 with Hyp mode on QEMU virt's memory map."""
+
+    def __init__(self, image: Image, ram_mb: int = DEFAULT_RAM_MB, reset_mode: str = "hyp",
+                 deterministic: bool = True, output: Optional[Callable[[bytes], None]] = None) -> None:
+        self.image = image
+        self.ram_size = ram_mb << 20
+        self.reset_mode = reset_mode
+        self.deterministic = deterministic
+        self.output = output or (lambda data: None)
+        for addr, data in image.segments:
+            if addr < RAM_BASE or addr + len(data) > RAM_BASE + self.ram_size:
+                raise MachineError(f"{image.path}: segment {addr:#010x}-{addr + len(data):#010x} "
+                                   f"lies outside RAM {RAM_BASE:#010x}-{RAM_BASE + self.ram_size:#010x}")
+        self.cpu = Cpu()
+        self.uc = self.cpu.uc
+        self.uc.ctl_set_tlb_mode(UC_TLB_VIRTUAL)
+        self.uc.mem_map(RAM_BASE, self.ram_size, UC_PROT_ALL)
+        self.devices: List[object] = []
+        self.entry = ExceptionEntry(self.cpu)
+        self.entry.before.append(self._before_exception)
+        self.entry.listeners.append(self._after_exception)
+        self.worlds = Worlds()
+        self.counter = BlockCounter(self.uc)
+        self.intercept = CpIntercept(self.uc, self._wants_insn, self._on_cp_site)
+        self.translate: Optional[Callable[[int, int], Optional[Tuple[int, int]]]] = None
+        self.mmu = None
+        self.on_exit: List[Callable[[object], Optional[str]]] = []   # catchpoint checks
+        self.on_eret: List[Callable[[object], Optional[str]]] = []
+        self.breakpoints: Dict[int, int] = {}
+        self.watchpoints: Dict[Tuple[int, int, str], int] = {}
+        self._watch_hit: Optional[tuple] = None
+        self._taken = 0
+        self._unmapped: Optional[Tuple[int, int, int]] = None
+        self._bp_skip: Optional[int] = None
+        self._stop: Optional[Stop] = None
+        self._stop_lock = threading.Lock()
+        self._external_stop = False
+        self._pending_fault: Optional[Tuple[int, int]] = None   # (va page, access) of a refused fill
+        self._last_vector: Optional[int] = None
+        self._fault_loop = 0
+        self._halted = False
+        self.idle_insns = 0
+        self.timer = None
+        self.gic = None
+        self._install_hooks()
+        self.reset()
+
+    # -- set-up ----------------------------------------------------------
+    def _install_hooks(self) -> None:
+        uc = self.uc
+        uc.hook_add(UC_HOOK_INTR, self._on_intr)
+        uc.hook_add(UC_HOOK_INSN_INVALID, self._on_invalid)
+        uc.hook_add(UC_HOOK_MEM_READ_UNMAPPED | UC_HOOK_MEM_WRITE_UNMAPPED
+                    | UC_HOOK_MEM_FETCH_UNMAPPED, self._on_unmapped)
+        uc.hook_add(UC_HOOK_TLB_FILL, self._on_tlb_fill)
+
+    def add_device(self, dev: object) -> None:
+        """Map an MmioDevice (see ``core.mmio``) into the physical address space."""
+        def read(uc: object, offset: int, size: int, _d: object) -> int:
+            return dev.read(offset, size)  # type: ignore[attr-defined]
+
+        def write(uc: object, offset: int, size: int, value: int, _d: object) -> None:
+            dev.write(offset, size, value)  # type: ignore[attr-defined]
+
+        self.uc.mmio_map(dev.base, dev.size, read, None, write, None)  # type: ignore[attr-defined]
+        self.devices.append(dev)
+
+    def reset(self) -> None:
+        """QEMU's reset for an ELF ``-kernel`` (armv7-virt.md 10.3): NS Hyp, CPSR 0x1DA, PC = entry."""
+        cpu = self.cpu
+        self.uc.mem_write(RAM_BASE, bytes(min(self.ram_size, 1 << 20)))
+        for addr, data in self.image.segments:
+            self.uc.mem_write(addr, data)
+        cpu.write_cpsr(0x1DA)
+        for n in range(15):
+            cpu.set_reg(n, 0)
+        for mode in (SVC, 0x17, 0x1B, 0x12, 0x11):
+            cpu.set_banked(mode, "sp", 0)
+            cpu.set_banked(mode, "lr", 0)
+            cpu.set_banked(mode, "spsr", 0)
+        cpu.set_spsr(0)
+        cpu.set_elr_hyp(0)
+        for name, value in (("SCTLR", SCTLR_RESET), ("HSCTLR", HSCTLR_RESET), ("HCR", 0),
+                            ("HVBAR", 0), ("VBAR", 0), ("VTTBR", 0), ("VTCR", 0), ("HSTR", 0),
+                            ("HCPTR", 0), ("HDCR", 0), ("TTBCR", 0), ("TTBR0", 0), ("TTBR1", 0),
+                            ("HTTBR", 0), ("HTCR", 0), ("DACR", 0), ("VPIDR", QEMU_MIDR),
+                            ("VMPIDR", MPIDR), ("HSR", 0)):
+            cpu.set_sysreg(name, value)
+        self.uc.ctl(UC_CTL_TLB_FLUSH, UC_CTL_IO_WRITE)
+        self.intercept.forget()
+        self.worlds.reset()
+        self.counter.count = 0
+        self.idle_insns = 0
+        self._halted = False
+        self._stop = None
+        self._pending_fault = None
+        self._last_vector = None
+        for dev in self.devices:
+            reset = getattr(dev, "reset", None)
+            if reset:
+                reset()
+        if self.reset_mode == "svc":
+            cpu.write_cpsr(0x1D3)
+        cpu.set_pc(self.image.entry, self.image.thumb)
+        if self.image.thumb:
+            cpu.write_cpsr(cpu.cpsr | CPSR_T)
+        self.uc.reg_write(UC_ARM_REG_ESR, ESR_SENTINEL)
+
+    # -- time --------------------------------------------------------------
+    @property
+    def icount(self) -> int:
+        """Instructions retired since reset."""
+        return self.counter.count
+
+    @property
+    def vtime(self) -> int:
+        """Virtual time in instructions: retired ones plus those skipped while idle."""
+        return self.counter.count + self.idle_insns
+
+    # -- worlds --------------------------------------------------------------
+    def world_now(self) -> WorldKey:
+        return self._world_of(self.cpu.mode)
+
+    def _world_of(self, mode: int) -> WorldKey:
+        if mode == HYP:
+            return HYPERVISOR
+        if self.cpu.sysreg("HCR") & 1:
+            return WorldKey("guest", (self.cpu.sysreg("VTTBR") >> 48) & 0xFF)
+        return HOST
+
+    def _save_context(self, key: WorldKey, pc: int, cpsr: int) -> None:
+        cpu = self.cpu
+        regs = [cpu.reg(n) for n in range(15)] + [pc]
+        spsr = cpu.spsr if (cpsr & MODE_MASK) not in (USR, 0x1F) else 0
+        self.worlds.contexts[key] = Context(regs, cpsr, spsr, self.icount)
+
+    def _before_exception(self, exc: Exc, cpsr: int) -> None:
+        mode = cpsr & MODE_MASK
+        self._save_context(self._world_of(mode), exc.ret, cpsr)
+
+    def _after_exception(self, entry: Entry) -> None:
+        if not entry.to_hyp:
+            return
+        left = self._world_of(entry.from_mode) if entry.from_mode != HYP else HYPERVISOR
+        exc = entry.exc
+        kind = exc.kind
+        detail = S.describe(entry.hsr) if kind not in ("irq", "fiq") else kind.upper()
+        imm = entry.hsr & 0xFFFF if S.ec_of(entry.hsr) == S.EC_HVC and kind == "hvc" else None
+        rec = self.worlds.record_exit(kind, left, exc.ret, entry.hsr if kind not in ("irq", "fiq") else 0,
+                                      detail, self.icount, imm)
+        for check in self.on_exit:
+            why = check(rec)
+            if why:
+                self._request_stop(Stop("catch", why))
+
+    # -- stopping --------------------------------------------------------------
+    def _request_stop(self, stop: Stop) -> None:
+        with self._stop_lock:
+            if self._stop is None:
+                self._stop = stop
+        self.uc.emu_stop()
+
+    def request_stop(self) -> None:
+        """Thread-safe: make a running ``run`` return ``interrupted`` soon."""
+        self._external_stop = True
+        self.uc.emu_stop()
+
+    def _sync_count(self, pc: int) -> None:
+        """Correct the block count when a block ended early at ``pc``."""
+        self.counter.count = self.counter.retired(pc)
+
+    # -- hooks -----------------------------------------------------------------
+    def _on_intr(self, uc: object, intno: int, _d: object) -> None:
+        cpu = self.cpu
+        pc, esr, thumb = cpu.pc, cpu.esr, cpu.thumb
+        self._sync_count(pc)
+        if intno in (2, 11):            # SVC, HVC: PC is the next instruction
+            self._take(Exc("svc" if intno == 2 else "hvc", pc, thumb, hsr=esr))
+        elif intno == 13:               # SMC not trapped: PSCI
+            self._smc(pc, thumb)
+        elif intno == 12:               # trapped SMC (TSC) or VMRS (TID0/TID3): PC at the insn
+            self._take(Exc("trap", pc, thumb, hsr=esr))
+        elif intno == 7:                # BKPT: a debug event, taken as a prefetch abort
+            if cpu.mode == HYP:
+                self._take(Exc("pabt", pc, thumb, hsr=S.hsr(S.EC_IABT_HYP, 0x22, il=False)))
+            else:
+                self._take(Exc("pabt", pc, thumb, fault_regs={"IFSR": 0x2}))
+        elif intno == 4:                # an exclusive access that is not aligned
+            self._take(self._alignment_fault(pc, thumb))
+        else:
+            self._request_stop(Stop("fault", f"unexpected exception {intno} at {pc:#010x}"))
+        cpu.uc.reg_write(UC_ARM_REG_ESR, ESR_SENTINEL)
+
+    def _on_invalid(self, uc: object, _d: object) -> bool:
+        cpu = self.cpu
+        pc, esr, thumb = cpu.pc, cpu.esr, cpu.thumb
+        if esr == ESR_SENTINEL:         # WFE or YIELD: PC is already the next instruction
+            self._sync_count(pc)
+            size = 2 if thumb and not self._is_thumb32_at(pc - 4) else 4
+            word = self._insn_word(pc - size, thumb, size)
+            is_wfe = word in (0xBF20, 0xF3AF8002) or (not thumb and (word & 0x0FFFFFFF) == 0x0320F002)
+            if is_wfe and cpu.mode != HYP and cpu.sysreg("HCR") & (1 << 14):
+                cond = 0xE if thumb else word >> 28
+                self._take(Exc("trap", pc - size, thumb, hsr=S.hsr(S.EC_WFX, S.wfx_iss(cond, True), size == 4)))
+            return True
+        self._sync_count(pc)
+        ec = S.ec_of(esr)
+        if ec == S.EC_UNKNOWN:
+            self._take(Exc("undef", pc, thumb, hsr=esr & ~S.IL | (S.IL if not thumb or self._is_thumb32_at(pc) else 0)))
+        else:
+            if ec == S.EC_WFX and not thumb:
+                cond = self._insn_word(pc, False, 4) >> 28
+                esr = (esr & ~(0xF << 20)) | (cond << 20)
+            self._take(Exc("trap", pc, thumb, hsr=esr))
+        uc.reg_write(UC_ARM_REG_ESR, ESR_SENTINEL)  # type: ignore[attr-defined]
+        return True
+
+    def _on_unmapped(self, uc: object, access: int, addr: int, size: int, value: int, _d: object) -> bool:
+        self._pending_fault = None
+        self._unmapped = (access, addr, size)
+        return False
+
+    def _on_tlb_fill(self, uc: object, vaddr: int, access: int, entry: object, _d: object) -> bool:
+        result = self._translate_fill(vaddr, access)
+        if result is None:
+            self._pending_fault = (vaddr, access)
+            return False
+        pa, perms = result
+        entry.paddr = pa  # type: ignore[attr-defined]
+        entry.perms = perms  # type: ignore[attr-defined]
+        if perms & 4 and RAM_BASE <= pa < RAM_BASE + self.ram_size:
+            self.intercept.scan(vaddr, pa, bytes(self.uc.mem_read(pa, PAGE)))
+        return True
+
+    def _translate_fill(self, vaddr: int, access: int) -> Optional[Tuple[int, int]]:
+        if self.translate is not None:
+            return self.translate(vaddr, access)
+        if self.cpu.mode == HYP:
+            mmu_on = self.cpu.sysreg("HSCTLR") & 1
+        else:
+            mmu_on = self.cpu.sysreg("SCTLR") & 1 or self.cpu.sysreg("HCR") & 1
+        if mmu_on:
+            self._request_stop(Stop("fault", "address translation is switched on, but this machine "
+                                             "has no MMU model loaded"))
+            return None
+        return vaddr, 7
+
+    # -- cp15 / ERET interception -------------------------------------------
+    def _wants_insn(self, insn: CpInsn) -> bool:
+        if insn.is64:
+            return insn.crm == 14 or (not insn.read and cp15.lookup(True, 0, insn.opc1, insn.crm, 0)
+                                      is not None and cp15.lookup(True, 0, insn.opc1, insn.crm, 0).name
+                                      in _TRANSLATION_REGS)
+        if insn.crn == 14:
+            return True
+        reg = cp15.lookup(False, insn.crn, insn.opc1, insn.crm, insn.opc2)
+        if reg is None:
+            return cp15.is_tidcp(False, insn.crn, insn.crm)
+        if reg.name in ("MIDR", "MPIDR") and insn.read:
+            return True
+        if reg.trap in _SOFT_TRAPS:
+            return True
+        return not insn.read and reg.name in _TRANSLATION_REGS
+
+    def _on_cp_site(self, site: Site) -> bool:
+        cpu = self.cpu
+        cpsr = cpu.cpsr
+        if site.is_eret:
+            if (cpsr & MODE_MASK) == HYP:
+                self._on_eret(site)
+            return False
+        insn = site.insn
+        assert insn is not None
+        if not condition_passed(insn.cond if not site.thumb else 0xE, cpsr):
+            return False
+        if site.thumb and it_state(cpsr):
+            return False
+        mode = cpsr & MODE_MASK
+        if insn.crn == 14 or (insn.is64 and insn.crm == 14):
+            return self._timer_access(site, insn, mode)
+        reg = cp15.lookup(insn.is64, insn.crn, insn.opc1, insn.crm, insn.opc2)
+        hcr = cpu.sysreg("HCR")
+        if mode != HYP:
+            trap = reg.trap if reg is not None else ("tidcp" if cp15.is_tidcp(insn.is64, insn.crn, insn.crm) else "")
+            if trap in _SOFT_TRAPS or trap == "tidcp":
+                if hcr & (1 << cp15.HCR_TRAP_BIT[trap]) and not (trap == "tidcp" and reg is not None):
+                    self._cp_trap(site, insn)
+                    return True
+                if trap == "tid3" and hcr & (1 << cp15.HCR_TRAP_BIT[trap]):
+                    self._cp_trap(site, insn)
+                    return True
+        if reg is not None and reg.name in ("MIDR", "MPIDR") and insn.read:
+            if mode == HYP:
+                value = QEMU_MIDR if reg.name == "MIDR" else MPIDR
+            else:
+                value = cpu.sysreg("VPIDR" if reg.name == "MIDR" else "VMPIDR")
+            self._complete(site, {insn.rt: value})
+            return True
+        if reg is not None and reg.name in _TRANSLATION_REGS and not insn.read:
+            self.flush_tlb()
+            if reg.name == "HCR":
+                self.counter.deadline = self.counter.retired(site.va)
+        return False
+
+    def _cp_trap(self, site: Site, insn: CpInsn) -> None:
+        self._sync_count(site.va)
+        if insn.is64:
+            hsr = S.hsr(S.EC_CP15_64, S.cp15_64_iss(0xE if site.thumb else insn.cond, insn.opc1,
+                                                     insn.rt2, insn.rt, insn.crm, insn.read))
+        else:
+            hsr = S.hsr(S.EC_CP15_32, S.cp15_32_iss(0xE if site.thumb else insn.cond, insn.opc2,
+                                                     insn.opc1, insn.crn, insn.rt, insn.crm, insn.read))
+        self._take(Exc("trap", site.va, site.thumb, hsr=hsr))
+
+    def _complete(self, site: Site, results: Dict[int, int]) -> None:
+        """Finish an instruction we emulated: write its results and step past it."""
+        self.counter.count = self.counter.retired(site.va) + 1
+        for rt, value in results.items():
+            if rt != 15:
+                self.cpu.set_reg(rt, value & 0xFFFFFFFF)
+        self.cpu.set_pc(site.va + 4, site.thumb)
+
+    def _timer_access(self, site: Site, insn: CpInsn, mode: int) -> bool:
+        if self.timer is None:
+            return False
+        from .timerregs import timer_access
+        return timer_access(self, site, insn, mode)
+
+    def _on_eret(self, site: Site) -> None:
+        cpu = self.cpu
+        spsr = cpu.spsr
+        target_mode = spsr & MODE_MASK
+        if target_mode == HYP:
+            return
+        elr = cpu.elr_hyp
+        self._save_context(HYPERVISOR, site.va, cpu.cpsr)
+        world = WorldKey("guest", (cpu.sysreg("VTTBR") >> 48) & 0xFF) if cpu.sysreg("HCR") & 1 else HOST
+        rec = self.worlds.record_eret(world, elr, self.icount)
+        for check in self.on_eret:
+            why = check(rec)
+            if why:
+                with self._stop_lock:
+                    if self._stop is None:
+                        self._stop = Stop("catch", why)
+                self.counter.deadline = self.counter.retired(site.va) + 1
+
+    # -- exceptions --------------------------------------------------------------
+    def _take(self, exc: Exc) -> Entry:
+        self._taken += 1
+        return self.entry.take(exc)
+
+    def _smc(self, pc: int, thumb: bool) -> None:
+        cpu = self.cpu
+        fid = cpu.reg(0)
+        if not psci.is_psci(fid):
+            self._take(Exc("undef", pc - 4, thumb, hsr=S.hsr(S.EC_UNKNOWN, 0)))
+            return
+        res = psci.call(fid, cpu.reg(1), cpu.reg(2), cpu.reg(3), MPIDR)
+        if res.r0 is not None:
+            cpu.set_reg(0, res.r0 & 0xFFFFFFFF)
+        if res.action == "off":
+            self._request_stop(Stop("poweroff", "PSCI SYSTEM_OFF", 0))
+        elif res.action == "reset":
+            self._request_stop(Stop("reset", "PSCI SYSTEM_RESET", 0))
+        elif res.action == "halt":
+            self._halted = True
+            self.uc.emu_stop()
+
+    def _alignment_fault(self, pc: int, thumb: bool) -> Exc:
+        addr = self._data_address(pc, thumb)
+        if self.cpu.mode == HYP:
+            return Exc("dabt", pc, thumb, hsr=S.hsr(S.EC_DABT_HYP, 0x21, il=False),
+                       hyp_fault_regs={"HDFAR": addr})
+        return Exc("dabt", pc, thumb, tge_abort=True, fault_regs={"DFSR": 0x1, "DFAR": addr},
+                   hsr=S.hsr(S.EC_DABT, 0x21, il=False), hyp_fault_regs={"HDFAR": addr})
+
+    def _data_address(self, pc: int, thumb: bool) -> int:
+        """Best-effort base register value of the load/store at ``pc`` (for fault addresses)."""
+        word = self._insn_word(pc, thumb, 4)
+        rn = (word >> 16) & 0xF if not thumb else ((word >> 16) & 0xF)
+        return self.cpu.reg(rn)
+
+    def _insn_word(self, va: int, thumb: bool, size: int) -> int:
+        try:
+            raw = self.read_virt(va, size)
+        except Exception:
+            return 0
+        if size == 2:
+            return struct.unpack("<H", raw)[0]
+        if thumb:
+            lo, hi = struct.unpack("<HH", raw)
+            return (lo << 16) | hi
+        return struct.unpack("<I", raw)[0]
+
+    def _is_thumb32_at(self, va: int) -> bool:
+        from .coproc import is_thumb32
+        return is_thumb32(self._insn_word(va, True, 2))
+
+    # -- memory -----------------------------------------------------------------
+    def flush_tlb(self) -> None:
+        self.uc.ctl(UC_CTL_TLB_FLUSH, UC_CTL_IO_WRITE)
+
+    def read_phys(self, pa: int, size: int) -> bytes:
+        """Side-effect-free physical read (RAM only; devices through their ``peek``)."""
+        if RAM_BASE <= pa and pa + size <= RAM_BASE + self.ram_size:
+            return bytes(self.uc.mem_read(pa, size))
+        for dev in self.devices:
+            if dev.base <= pa and pa + size <= dev.base + dev.size:  # type: ignore[attr-defined]
+                out = b""
+                for off in range(pa - dev.base, pa - dev.base + size, 4):  # type: ignore[attr-defined]
+                    out += struct.pack("<I", dev.peek(off & ~3, 4))  # type: ignore[attr-defined]
+                return out[:size]
+        raise MemoryError(f"no memory at physical address {pa:#010x}")
+
+    def write_phys(self, pa: int, data: bytes) -> None:
+        if RAM_BASE <= pa and pa + len(data) <= RAM_BASE + self.ram_size:
+            self.uc.mem_write(pa, data)
+            return
+        raise MemoryError(f"no RAM at physical address {pa:#010x}")
+
+    def read_virt(self, va: int, size: int) -> bytes:
+        """Read by virtual address of the current world (flat while translation is off)."""
+        pa = self.virt_to_phys(va)
+        return self.read_phys(pa, size)
+
+    def debug_translate(self, addr: int, world: Optional[WorldKey], ipa: bool) -> int:
+        """PA of a debugger access: no side effects, no TLB change (MemoryError if unmapped)."""
+        if self.mmu is not None:
+            return self.mmu.debug_translate(addr, world, ipa)
+        return self.virt_to_phys(addr) if not ipa else addr
+
+    def virt_to_phys(self, va: int) -> int:
+        res = self._translate_fill(va & ~(PAGE - 1), 0) if self.translate is None else \
+            self.translate(va & ~(PAGE - 1), 0)
+        if res is None:
+            raise MemoryError(f"virtual address {va:#010x} is not mapped")
+        return res[0] + (va & (PAGE - 1))
+
+    # -- breakpoints and watchpoints ---------------------------------------------
+    def add_breakpoint(self, addr: int) -> None:
+        """A breakpoint is a code hook bound to one address: free everywhere else."""
+        if addr in self.breakpoints:
+            return
+        self.breakpoints[addr] = self.uc.hook_add(UC_HOOK_CODE, self._on_breakpoint,
+                                                  begin=addr, end=addr)
+        self.uc.ctl_remove_cache(addr, addr + 4)
+
+    def remove_breakpoint(self, addr: int) -> None:
+        handle = self.breakpoints.pop(addr, None)
+        if handle is not None:
+            self.uc.hook_del(handle)
+            self.uc.ctl_remove_cache(addr, addr + 4)
+
+    def _on_breakpoint(self, uc: object, address: int, size: int, _d: object) -> None:
+        if self._bp_skip == address:
+            self._bp_skip = None
+            return
+        self._sync_count(address)
+        self._request_stop(Stop("breakpoint"))
+
+    def add_watchpoint(self, addr: int, length: int, kind: str) -> None:
+        key = (addr, length, kind)
+        if key in self.watchpoints:
+            return
+        types = {"watch": UC_HOOK_MEM_WRITE, "rwatch": UC_HOOK_MEM_READ,
+                 "awatch": UC_HOOK_MEM_READ | UC_HOOK_MEM_WRITE}[kind]
+        self.watchpoints[key] = self.uc.hook_add(types, self._on_watch, user_data=kind,
+                                                 begin=addr, end=addr + length - 1)
+
+    def remove_watchpoint(self, addr: int, length: int, kind: str) -> None:
+        handle = self.watchpoints.pop((addr, length, kind), None)
+        if handle is not None:
+            self.uc.hook_del(handle)
+
+    def _on_watch(self, uc: object, access: int, address: int, size: int, value: int, kind: str) -> None:
+        """Stop *before* the access, as GDB expects on ARM: the state is rolled back after
+        the instruction completes (registers from a saved context, memory from the old bytes)."""
+        if self._watch_hit is not None:
+            return
+        pc = self.cpu.pc
+        old = bytes(self.uc.mem_read(address, size)) if access == UC_MEM_WRITE else None
+        self._watch_hit = (self.uc.context_save(), pc, address, old, self.counter.retired(pc))
+        self._request_stop(Stop("watchpoint", data_addr=address, watch_kind=kind))
+
+    def _undo_watched_access(self) -> None:
+        ctx, pc, address, old, count = self._watch_hit  # type: ignore[misc]
+        self._watch_hit = None
+        self.uc.context_restore(ctx)
+        if old is not None:
+            self.uc.mem_write(address, old)
+        self.counter.count = count
+
+    # -- running ------------------------------------------------------------------
+    def step(self, deliver_irqs: bool = False) -> Stop:
+        """Execute one instruction (interrupts stay pending unless ``deliver_irqs``)."""
+        cpu = self.cpu
+        if deliver_irqs:
+            self._deliver_interrupts()
+        start = self.icount
+        self._taken = 0
+        pc = cpu.pc
+        if pc in self.breakpoints:
+            self._bp_skip = pc
+        self._unmapped = None
+        self._pending_fault = None
+        self.counter.deadline = 1 << 62
+        try:
+            self.uc.emu_start(pc | int(cpu.thumb), UNTIL, count=1)
+        except UcError as err:
+            self._emu_error(err)
+            self.counter.count = start
+        else:
+            if self._taken == 0:
+                self.counter.count = start + 1
+        self._bp_skip = None
+        if self._watch_hit is not None:
+            self._undo_watched_access()
+        if self._stop is not None:
+            stop, self._stop = self._stop, None
+            if stop.kind == "breakpoint":
+                return Stop("step")
+            return stop
+        return Stop("step")
+
+    def run(self, max_insns: Optional[int] = None) -> Stop:
+        """Run until something stops the machine (power-off, a stop request, the budget)."""
+        end = None if max_insns is None else self.icount + max_insns
+        self._external_stop = False
+        pc = self.cpu.pc
+        if pc in self.breakpoints:
+            self._bp_skip = pc
+        try:
+            return self._run(end, max_insns)
+        finally:
+            self._bp_skip = None
+            if self._watch_hit is not None:
+                self._undo_watched_access()
+
+    def _run(self, end: Optional[int], max_insns: Optional[int]) -> Stop:
+        while True:
+            if self._stop is not None:
+                stop, self._stop = self._stop, None
+                return stop
+            if self._external_stop:
+                self._external_stop = False
+                return Stop("interrupted")
+            if end is not None and self.icount >= end:
+                return Stop("limit", f"instruction budget of {max_insns} spent")
+            if self._halted:
+                return Stop("fault", f"the CPU was powered off (PSCI CPU_OFF) at {self.cpu.pc:#010x}")
+            self._deliver_interrupts()
+            deadline = self.icount + SLICE
+            if end is not None:
+                deadline = min(deadline, end)
+            self.counter.deadline = deadline
+            self._slice()
+
+    def _slice(self) -> None:
+        cpu = self.cpu
+        start_pc = cpu.pc
+        begin = start_pc | int(cpu.thumb)
+        self._unmapped = None
+        self._pending_fault = None
+        try:
+            self.uc.emu_start(begin, UNTIL)
+        except UcError as err:
+            self._sync_count(cpu.pc)
+            self._emu_error(err)
+            return
+        if self._stop is None and not self._external_stop and self.icount < self.counter.deadline \
+                and not self._halted and self._after_wfi():
+            self._idle()
+
+    def _after_wfi(self) -> bool:
+        """emu_start returned on its own: true if it was a WFI (unicorn halts with PC past it)."""
+        pc, thumb = self.cpu.pc, self.cpu.thumb
+        if thumb:
+            return self._insn_word(pc - 2, True, 2) == 0xBF30 or self._insn_word(pc - 4, True, 4) == 0xF3AF8003
+        return (self._insn_word(pc - 4, False, 4) & 0x0FFFFFFF) == 0x0320F003
+
+    def _emu_error(self, err: UcError) -> None:
+        cpu = self.cpu
+        pc, thumb = cpu.pc, cpu.thumb
+        if err.errno == UC_ERR_EXCEPTION and self._pending_fault is not None:
+            va, access = self._pending_fault
+            self._request_stop(Stop("fault", f"translation fault at {va:#010x} (access {access}) "
+                                             f"with no MMU model, PC {pc:#010x}"))
+            return
+        if err.errno in (UC_ERR_READ_UNMAPPED, UC_ERR_WRITE_UNMAPPED, UC_ERR_FETCH_UNMAPPED) \
+                and self._unmapped is not None:
+            access, addr, size = self._unmapped
+            self._external_abort(pc, thumb, access, addr)
+            return
+        self._request_stop(Stop("fault", f"emulation error at {pc:#010x}: {err}"))
+
+    def _external_abort(self, pc: int, thumb: bool, access: int, pa: int) -> None:
+        """A synchronous external abort for an access to a hole in the physical map."""
+        fetch = access == UC_MEM_FETCH or access == 21
+        if fetch:
+            va = pc
+            if self._last_vector is not None and va == self._last_vector:
+                self._request_stop(Stop("fault", f"instruction fetch from unmapped address {va:#010x} "
+                                                 f"and its abort vector is unmapped too"))
+                return
+            exc = Exc("pabt", va, thumb, tge_abort=True, fault_regs={"IFSR": 0x8, "IFAR": va},
+                      hsr=S.hsr(S.EC_IABT_HYP if self.cpu.mode == HYP else S.EC_IABT, 0x10, il=False),
+                      hyp_fault_regs={"HIFAR": va})
+        else:
+            write = access in (UC_MEM_WRITE, 20)
+            va = pa
+            exc = Exc("dabt", pc, thumb, tge_abort=True,
+                      fault_regs={"DFSR": 0x8 | (0x800 if write else 0), "DFAR": va},
+                      hsr=S.hsr(S.EC_DABT_HYP if self.cpu.mode == HYP else S.EC_DABT,
+                                0x10 | (0x40 if write else 0), il=False),
+                      hyp_fault_regs={"HDFAR": va})
+        entry = self._take(exc)
+        if self._last_vector == entry.vector and self._fault_loop > 8:
+            self._request_stop(Stop("fault", f"exception loop at vector {entry.vector:#010x}"))
+        self._fault_loop = self._fault_loop + 1 if self._last_vector == entry.vector else 0
+        self._last_vector = entry.vector
+
+    def _idle(self) -> None:
+        """The CPU executed WFI with nothing pending: skip ahead to the next timer deadline."""
+        if self._interrupt_pending():
+            return
+        nxt = self._next_timer_insns()
+        if nxt is None:
+            self._request_stop(Stop("fault", f"WFI at {self.cpu.pc - 4:#010x} with no interrupt "
+                                             f"that could wake the CPU"))
+            return
+        if nxt > self.vtime:
+            self.idle_insns += nxt - self.vtime
+
+    def _interrupt_pending(self) -> bool:
+        if self.gic is None:
+            return bool(self.cpu.sysreg("HCR") & 0xC0)
+        return bool(self.gic.irq_line() or self.gic.fiq_line() or self.gic.virq_line()
+                    or self.gic.vfiq_line())
+
+    def _next_timer_insns(self) -> Optional[int]:
+        if self.timer is None:
+            return None
+        return self.timer.next_deadline_insns()
+
+    def _deliver_interrupts(self) -> None:
+        """Physical IRQ/FIQ from the GIC to PL1 or Hyp (B1.8.6); VIRQ/VFIQ via HCR.VI/VF."""
+        if self.gic is None:
+            return

@@ -1,0 +1,1 @@
+"""core/stage2 package."""
