@@ -1,4 +1,439 @@
-"""Placeholder replaced by the instruction-counting helper."""
+"""Deterministic instruction counting: a block hook that counts and stops at a deadline.
+
+Virtual time in hypdbg is the number of retired instructions. ``count=`` on
+``emu_start`` costs a hook per instruction and breaks block chaining; a
+``UC_HOOK_BLOCK`` hook costs one call per translation block. The C version of
+that hook (``fastcount.c``, built here with gcc and loaded with ctypes) adds
+each block's instruction count before the block runs and calls
+``uc_emu_stop`` at the first block that starts at or past a deadline; that
+block is then not executed and not counted. A pure-Python hook with the same
+behaviour is used when no compiler is available.
+
+Semantics (measured on unicorn 2.1.4, see ``tests/test_fastcount.py``):
+
+* After a deadline stop, ``count`` is exact and ``count >= deadline``; the
+  overshoot is less than one block. PC is the start of the refused block.
+* A block that ends early (an exception or trap reported to a hook with PC
+  inside the block, a code hook that stops, ``count=`` running out, an error
+  from ``emu_start``) has been counted whole: ``retired(pc)`` is the exact
+  count, to be stored back with ``count = retired(pc)``. Call it inside the
+  hook, or after ``emu_start`` returned, while the block is the last one.
+* A stop requested from a memory hook or another thread (``uc.emu_stop``)
+  takes effect at the next block, whose hook unicorn then skips: ``count``
+  is exact and must not be corrected (PC may be the start of the last block,
+  which ``retired`` would read as "nothing of it ran"). ``request_stop`` is
+  the race-free way to stop from another thread: the next block hook stops.
+* ``emu_start(count=N)`` with the counter enabled: the counter still counts
+  whole blocks; ``count = retired(pc)`` afterwards gives the exact figure.
+  Alternatively ``pause()`` the counter and add the known step count.
+* Thumb blocks are counted by decoding their halfwords (cached per
+  start address and size; call ``flush_cache`` after code is rewritten in
+  place with different instruction widths). The state (ARM/Thumb) is read
+  from CPSR.T at each block.
+
+``python -m hypdbg.core.fastcount --build`` compiles the helper (exit status 0
+on success); ``--info`` prints which implementation would be used.
+"""
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import os
+import shutil
+import subprocess
 import sys
+import tempfile
+from pathlib import Path
+from typing import Callable, Dict, List, Optional, Tuple
+
+import unicorn
+from unicorn import UC_HOOK_BLOCK, UC_PROT_EXEC, Uc, UcError
+from unicorn.arm_const import UC_ARM_REG_CPSR
+
+NO_DEADLINE = 1 << 63
+ABI = 1
+CACHE_SIZE = 1 << 12
+CPSR_T = 1 << 5
+MAX_BLOCK = 4096
+_SOURCE = Path(__file__).with_name("fastcount.c")
+_CFLAGS = ["-O2", "-shared", "-fPIC", "-fvisibility=default"]
+_ENV_MODE = "HYPDBG_FASTCOUNT"   # "python" forces the fallback, "native" makes a failed load an error
+
+
+class _State(ctypes.Structure):
+    """Mirror of ``fc_state`` in fastcount.c (checked against ``fc_state_size``)."""
+
+    _fields_ = [
+        ("count", ctypes.c_uint64),
+        ("deadline", ctypes.c_uint64),
+        ("last_addr", ctypes.c_uint64),
+        ("last_size", ctypes.c_uint32),
+        ("last_insns", ctypes.c_uint32),
+        ("last_counted", ctypes.c_uint32),
+        ("last_thumb", ctypes.c_uint32),
+        ("enabled", ctypes.c_uint32),
+        ("stop_request", ctypes.c_uint32),
+        ("blocks", ctypes.c_uint64),
+        ("thumb_misses", ctypes.c_uint64),
+        ("read_errors", ctypes.c_uint64),
+        ("emu_stop", ctypes.c_void_p),
+        ("reg_read", ctypes.c_void_p),
+        ("vmem_read", ctypes.c_void_p),
+        ("cache", ctypes.c_uint64 * CACHE_SIZE),
+    ]
+
+
+def _uclib() -> ctypes.CDLL:
+    """The libunicorn the Python binding loaded (hooks must be added through the same copy)."""
+    from unicorn.unicorn_py3 import unicorn as binding
+    return binding.uclib
+
+
+def _vmem_read_fn() -> Optional[Callable[..., int]]:
+    """``uc_vmem_read`` with its own prototype (the binding does not wrap it)."""
+    lib = _uclib()
+    if not hasattr(lib, "uc_vmem_read"):
+        return None
+    proto = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.c_uint64, ctypes.c_int,
+                             ctypes.c_void_p, ctypes.c_size_t)
+    return proto(("uc_vmem_read", lib))
+
+
+def _unicorn_dir() -> Path:
+    return Path(unicorn.__file__).resolve().parent
+
+
+def _build_tag() -> str:
+    """Hash of what the object depends on: source, flags, unicorn version, interpreter word size."""
+    h = hashlib.sha256()
+    h.update(_SOURCE.read_bytes())
+    h.update(" ".join(_CFLAGS + _defines()).encode())
+    h.update(unicorn.__version__.encode() if hasattr(unicorn, "__version__") else b"")
+    h.update(str(ctypes.sizeof(ctypes.c_void_p)).encode())
+    return h.hexdigest()[:12]
+
+
+def _defines() -> List[str]:
+    return [f"-DFC_REG_CPSR={UC_ARM_REG_CPSR}", f"-DFC_PROT_EXEC={UC_PROT_EXEC}"]
+
+
+def cache_dirs() -> List[Path]:
+    """Where the built object may live: beside this module, then the user's cache."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return [Path(__file__).resolve().parent, Path(base) / "hypdbg"]
+
+
+def library_name() -> str:
+    return f"_fastcount-{_build_tag()}.so"
+
+
+def find_library() -> Optional[Path]:
+    """The built object for the current source, if one exists."""
+    name = library_name()
+    for d in cache_dirs():
+        if (d / name).is_file():
+            return d / name
+    return None
+
+
+def build(verbose: bool = False) -> Path:
+    """Compile fastcount.c into the first writable cache directory; raise RuntimeError if impossible."""
+    cc = os.environ.get("CC") or shutil.which("gcc") or shutil.which("cc")
+    if cc is None:
+        raise RuntimeError("no C compiler (gcc or cc) on PATH")
+    include = _unicorn_dir() / "include"
+    args = [cc] + _CFLAGS + _defines()
+    if (include / "unicorn" / "unicorn.h").is_file():
+        args.append(f"-I{include}")
+    else:
+        args.append("-DFC_OWN_DECLS")
+    errors = []
+    for d in cache_dirs():
+        try:
+            d.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=".fastcount-", suffix=".so", dir=d)
+            os.close(fd)
+        except OSError as e:
+            errors.append(f"{d}: {e.strerror or e}")
+            continue
+        cmd = args + ["-o", tmp, str(_SOURCE)]
+        if verbose:
+            print(" ".join(cmd), file=sys.stderr)
+        res = subprocess.run(cmd, capture_output=True, text=True)
+        if res.returncode != 0:
+            os.unlink(tmp)
+            raise RuntimeError(f"{cc} failed:\n{res.stderr.strip()}")
+        target = d / library_name()
+        os.replace(tmp, target)
+        return target
+    raise RuntimeError("no writable cache directory: " + "; ".join(errors))
+
+
+_native_lib: Optional[ctypes.CDLL] = None
+_native_error: Optional[str] = None
+
+
+def load_native(auto_build: bool = True) -> Optional[ctypes.CDLL]:
+    """The loaded helper, building it first if needed; None (reason in ``native_error()``) if unusable."""
+    global _native_lib, _native_error
+    if _native_lib is not None or _native_error is not None:
+        return _native_lib
+    try:
+        path = find_library()
+        if path is None:
+            if not auto_build:
+                raise RuntimeError("not built (python -m hypdbg.core.fastcount --build)")
+            path = build()
+        lib = ctypes.CDLL(str(path))
+        lib.fc_abi.restype = ctypes.c_int
+        lib.fc_state_size.restype = ctypes.c_size_t
+        if lib.fc_abi() != ABI or lib.fc_state_size() != ctypes.sizeof(_State):
+            raise RuntimeError(f"{path}: built for another layout of the shared state")
+        lib.fc_retired.restype = ctypes.c_uint64
+        lib.fc_retired.argtypes = [ctypes.POINTER(_State), ctypes.c_void_p, ctypes.c_uint64]
+        lib.fc_forget_block.argtypes = [ctypes.POINTER(_State)]
+        lib.fc_flush_cache.argtypes = [ctypes.POINTER(_State)]
+        _native_lib = lib
+    except (OSError, RuntimeError) as e:
+        _native_error = str(e)
+    return _native_lib
+
+
+def native_error() -> Optional[str]:
+    """Why the C helper is not in use (None if it is, or was never tried)."""
+    return _native_error
+
+
+def thumb_insns(code: bytes) -> int:
+    """Thumb instructions in ``code``: a halfword whose top five bits are 0b11101..0b11111 starts a 32-bit one."""
+    off = n = 0
+    while off < len(code):
+        off += 4 if (code[off + 1] >> 3) >= 0x1D else 2
+        n += 1
+    return n
+
+
+class BlockCounter:
+    """Counts retired instructions per translation block and stops ``emu_start`` at a deadline.
+
+    ``native`` tells whether the C hook is active. The hook stays registered
+    for the life of the ``Uc`` unless ``close()`` removes it.
+    """
+
+    def __init__(self, uc: Uc, native: Optional[bool] = None) -> None:
+        self.uc = uc
+        mode = os.environ.get(_ENV_MODE, "")
+        want_native = native if native is not None else mode != "python"
+        lib = load_native() if want_native else None
+        if native is True and lib is None or mode == "native" and lib is None and native is not False:
+            raise RuntimeError(f"fastcount: C helper unavailable: {native_error()}")
+        self.native = lib is not None
+        self._lib = lib
+        self._vmem = _vmem_read_fn()
+        self._st = _State()
+        self._st.deadline = NO_DEADLINE
+        self._st.enabled = 1
+        self._cache: Dict[Tuple[int, int], int] = {}
+        self._handle: Optional[int] = None
+        if lib is not None:
+            ul = _uclib()
+            self._st.emu_stop = ctypes.cast(ul.uc_emu_stop, ctypes.c_void_p).value
+            self._st.reg_read = ctypes.cast(ul.uc_reg_read, ctypes.c_void_p).value
+            self._st.vmem_read = ctypes.cast(self._vmem, ctypes.c_void_p).value if self._vmem else None
+            if self._vmem is None:
+                raise RuntimeError("fastcount: this libunicorn has no uc_vmem_read")
+            handle = ctypes.c_size_t()
+            err = ul.uc_hook_add(uc._uch, ctypes.byref(handle), UC_HOOK_BLOCK,
+                                 ctypes.cast(lib.fc_block, ctypes.c_void_p),
+                                 ctypes.c_void_p(ctypes.addressof(self._st)),
+                                 ctypes.c_uint64(1), ctypes.c_uint64(0))
+            if err != 0:
+                raise UcError(err)
+            self._handle = handle.value
+        else:
+            self._handle = uc.hook_add(UC_HOOK_BLOCK, self._on_block)
+        # The engine may call the hook until it is closed: the state lives as long as the Uc.
+        keep = getattr(uc, "_hypdbg_fastcount", None)
+        if keep is None:
+            keep = []
+            setattr(uc, "_hypdbg_fastcount", keep)
+        keep.append(self._st)
+
+    # -- the Python hook (same logic as fc_block) ---------------------------------
+    def _on_block(self, uc: Uc, address: int, size: int, _data: object) -> None:
+        st = self._st
+        if not st.enabled:
+            return
+        st.last_addr = address
+        st.last_size = size
+        if st.count >= st.deadline or st.stop_request:
+            st.last_insns = st.last_counted = 0
+            st.stop_request = 0
+            uc.emu_stop()
+            return
+        thumb = bool(uc.reg_read(UC_ARM_REG_CPSR) & CPSR_T)
+        st.last_thumb = int(thumb)
+        n = self._thumb_block(address, size) if thumb else size >> 2
+        st.last_insns = st.last_counted = n
+        st.count += n
+        st.blocks += 1
+
+    def _read_code(self, address: int, size: int) -> Optional[bytes]:
+        buf = ctypes.create_string_buffer(size)
+        if self._vmem is not None:
+            if self._vmem(self.uc._uch, address, UC_PROT_EXEC, buf, size) == 0:
+                return buf.raw
+            return None
+        try:
+            return bytes(self.uc.mem_read(address, size))
+        except UcError:
+            return None
+
+    def _thumb_span(self, address: int, size: int) -> int:
+        if size == 0:
+            return 0
+        code = self._read_code(address, size) if size <= MAX_BLOCK else None
+        if code is None:
+            self._st.read_errors += 1
+            return 0
+        return thumb_insns(code)
+
+    def _thumb_block(self, address: int, size: int) -> int:
+        n = self._cache.get((address, size))
+        if n is None:
+            self._st.thumb_misses += 1
+            n = self._thumb_span(address, size)
+            if n == 0:
+                return (size + 3) // 4
+            self._cache[(address, size)] = n
+        return n
+
+    # -- public API -----------------------------------------------------------------
+    @property
+    def count(self) -> int:
+        """Instructions counted; exact after a deadline stop, else see ``retired``."""
+        return self._st.count
+
+    @count.setter
+    def count(self, value: int) -> None:
+        """Set the count; the last block is forgotten so that it is not corrected again."""
+        self._st.count = value
+        self._forget()
+
+    @property
+    def deadline(self) -> int:
+        """Stop at the first block starting with ``count >= deadline`` (``NO_DEADLINE``: never)."""
+        return self._st.deadline
+
+    @deadline.setter
+    def deadline(self, value: int) -> None:
+        self._st.deadline = min(max(value, 0), (1 << 64) - 1)
+
+    @property
+    def enabled(self) -> bool:
+        """False: blocks are neither counted nor stopped (for ``count=`` steps counted by the caller)."""
+        return bool(self._st.enabled)
+
+    @enabled.setter
+    def enabled(self, value: bool) -> None:
+        self._st.enabled = int(bool(value))
+        if not value:
+            self._forget()
+
+    def pause(self) -> None:
+        self.enabled = False
+
+    def resume(self) -> None:
+        self.enabled = True
+
+    @property
+    def last_block(self) -> Tuple[int, int, int]:
+        """(start address, size in bytes, instructions) of the last block seen (0s once forgotten)."""
+        st = self._st
+        return st.last_addr, st.last_size, st.last_insns
+
+    @property
+    def stopped_at_deadline(self) -> bool:
+        """True if the last block seen was refused (deadline or ``request_stop``): PC is its start."""
+        st = self._st
+        return st.last_counted == 0 and st.last_size != 0
+
+    def retired(self, pc: int) -> int:
+        """The count if execution left the last block at ``pc`` (the next instruction to run)."""
+        pc &= ~1
+        if self._lib is not None:
+            return int(self._lib.fc_retired(ctypes.byref(self._st), self.uc._uch, pc))
+        st = self._st
+        if st.last_counted == 0 or pc < st.last_addr or pc > st.last_addr + st.last_size:
+            return st.count
+        off = pc - st.last_addr
+        if not st.last_thumb:
+            done = off >> 2
+        elif off == st.last_size:
+            done = st.last_insns
+        else:
+            done = self._thumb_span(st.last_addr, off)
+        return st.count - st.last_counted + done
+
+    def request_stop(self) -> None:
+        """Thread-safe: the next block hook stops emulation like a deadline (cleared when it does)."""
+        self._st.stop_request = 1
+
+    def flush_cache(self) -> None:
+        """Forget cached Thumb block lengths (after code was rewritten in place)."""
+        if self._lib is not None:
+            self._lib.fc_flush_cache(ctypes.byref(self._st))
+        self._cache.clear()
+
+    @property
+    def stats(self) -> Dict[str, int]:
+        st = self._st
+        return {"blocks": st.blocks, "thumb_misses": st.thumb_misses, "read_errors": st.read_errors}
+
+    def close(self) -> None:
+        """Remove the hook (the ``Uc`` stays usable, without counting)."""
+        if self._handle is None:
+            return
+        if self._lib is not None:
+            err = _uclib().uc_hook_del(self.uc._uch, ctypes.c_size_t(self._handle))
+            if err != 0:
+                raise UcError(err)
+        else:
+            self.uc.hook_del(self._handle)
+        self._handle = None
+
+    def _forget(self) -> None:
+        st = self._st
+        st.last_counted = st.last_insns = st.last_size = 0
+
+
+def _main(argv: List[str]) -> int:
+    import argparse
+    ap = argparse.ArgumentParser(prog="python -m hypdbg.core.fastcount",
+                                 description="Build or inspect the C instruction-counting hook.")
+    ap.add_argument("--build", action="store_true", help="compile fastcount.c (exit 0 on success)")
+    ap.add_argument("--info", action="store_true", help="say which implementation BlockCounter uses")
+    ap.add_argument("-v", "--verbose", action="store_true")
+    args = ap.parse_args(argv)
+    if args.build:
+        try:
+            path = build(verbose=args.verbose)
+        except RuntimeError as e:
+            print(f"fastcount: {e}", file=sys.stderr)
+            return 1
+        print(path)
+        if load_native(auto_build=False) is None:
+            print(f"fastcount: built but not loadable: {native_error()}", file=sys.stderr)
+            return 1
+        return 0
+    if args.info:
+        lib = load_native(auto_build=False)
+        print(f"native: {lib is not None}" + ("" if lib else f" ({native_error()})"))
+        print(f"object: {find_library() or 'not built'}")
+        return 0
+    ap.print_help()
+    return 2
+
+
 if __name__ == "__main__":
-    sys.exit(1)
+    sys.exit(_main(sys.argv[1:]))

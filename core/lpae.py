@@ -58,7 +58,7 @@ def table_base(ttbr: int, x: int) -> int:
 
 def walk(addr: int, table: int, level: int, inputsize: int, stage: int,
          fetch: Fetch, steps: List[WalkStep]) -> Union[Leaf, Fault]:
-    """Walk from the table at ``table`` (start ``level``) for an input address of ``inputsize`` bits.
+    """Walk from ``table`` at ``level`` for an input address of ``inputsize`` bits.
 
     The start-level index takes every input bit above the level's block size,
     which is how concatenated stage-2 root tables are indexed (B3.6.5).
@@ -93,7 +93,10 @@ def walk(addr: int, table: int, level: int, inputsize: int, stage: int,
 
 
 def mair_memtype(mair0: int, mair1: int, attr_index: int) -> MemType:
-    """Memory type of a MAIR attribute (B4.1.104): 0x00 Strongly-ordered, 0x0x Device, else Normal."""
+    """Memory type of a MAIR attribute byte (B4.1 MAIR0/MAIR1).
+
+    0x00 is Strongly-ordered, other 0x0X values Device, anything else Normal.
+    """
     mair = mair0 if attr_index < 4 else mair1
     attr = (mair >> ((attr_index & 3) * 8)) & 0xFF
     if attr == 0:

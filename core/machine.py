@@ -28,9 +28,11 @@ from .coproc import CpInsn, condition_passed, it_state
 from .cpu import CPSR_T, HYP, MODE_MASK, SVC, USR, Cpu
 from .exceptions import Entry, Exc, ExceptionEntry
 from .fastcount import BlockCounter
+from .hyp import routing
 from .hyp import syndrome as S
 from .intercept import CpIntercept, Site
 from .loader import Image
+from .mmu import Mmu
 from .worlds import HOST, HYPERVISOR, Context, WorldKey, Worlds
 
 RAM_BASE = 0x40000000
@@ -92,20 +94,20 @@ class Machine:
         self.worlds = Worlds()
         self.counter = BlockCounter(self.uc)
         self.intercept = CpIntercept(self.uc, self._wants_insn, self._on_cp_site)
-        self.translate: Optional[Callable[[int, int], Optional[Tuple[int, int]]]] = None
-        self.mmu = None
+        self.mmu = Mmu(self)
         self.on_exit: List[Callable[[object], Optional[str]]] = []   # catchpoint checks
         self.on_eret: List[Callable[[object], Optional[str]]] = []
         self.breakpoints: Dict[int, int] = {}
         self.watchpoints: Dict[Tuple[int, int, str], int] = {}
         self._watch_hit: Optional[tuple] = None
         self._taken = 0
+        self._vi_forced = False
+        self._vf_forced = False
         self._unmapped: Optional[Tuple[int, int, int]] = None
         self._bp_skip: Optional[int] = None
         self._stop: Optional[Stop] = None
         self._stop_lock = threading.Lock()
         self._external_stop = False
-        self._pending_fault: Optional[Tuple[int, int]] = None   # (va page, access) of a refused fill
         self._last_vector: Optional[int] = None
         self._fault_loop = 0
         self._halted = False
@@ -131,6 +133,7 @@ class Machine:
 
         def write(uc: object, offset: int, size: int, value: int, _d: object) -> None:
             dev.write(offset, size, value)  # type: ignore[attr-defined]
+            self.counter.deadline = 0
 
         self.uc.mmio_map(dev.base, dev.size, read, None, write, None)  # type: ignore[attr-defined]
         self.devices.append(dev)
@@ -163,7 +166,7 @@ class Machine:
         self.idle_insns = 0
         self._halted = False
         self._stop = None
-        self._pending_fault = None
+        self.mmu.pending = None
         self._last_vector = None
         for dev in self.devices:
             reset = getattr(dev, "reset", None)
@@ -286,14 +289,12 @@ class Machine:
         return True
 
     def _on_unmapped(self, uc: object, access: int, addr: int, size: int, value: int, _d: object) -> bool:
-        self._pending_fault = None
         self._unmapped = (access, addr, size)
         return False
 
     def _on_tlb_fill(self, uc: object, vaddr: int, access: int, entry: object, _d: object) -> bool:
         result = self._translate_fill(vaddr, access)
         if result is None:
-            self._pending_fault = (vaddr, access)
             return False
         pa, perms = result
         entry.paddr = pa  # type: ignore[attr-defined]
@@ -303,17 +304,7 @@ class Machine:
         return True
 
     def _translate_fill(self, vaddr: int, access: int) -> Optional[Tuple[int, int]]:
-        if self.translate is not None:
-            return self.translate(vaddr, access)
-        if self.cpu.mode == HYP:
-            mmu_on = self.cpu.sysreg("HSCTLR") & 1
-        else:
-            mmu_on = self.cpu.sysreg("SCTLR") & 1 or self.cpu.sysreg("HCR") & 1
-        if mmu_on:
-            self._request_stop(Stop("fault", "address translation is switched on, but this machine "
-                                             "has no MMU model loaded"))
-            return None
-        return vaddr, 7
+        return self.mmu.fill(vaddr, access)
 
     # -- cp15 / ERET interception -------------------------------------------
     def _wants_insn(self, insn: CpInsn) -> bool:
@@ -495,16 +486,10 @@ class Machine:
 
     def debug_translate(self, addr: int, world: Optional[WorldKey], ipa: bool) -> int:
         """PA of a debugger access: no side effects, no TLB change (MemoryError if unmapped)."""
-        if self.mmu is not None:
-            return self.mmu.debug_translate(addr, world, ipa)
-        return self.virt_to_phys(addr) if not ipa else addr
+        return self.mmu.debug_translate(addr, world, ipa)
 
     def virt_to_phys(self, va: int) -> int:
-        res = self._translate_fill(va & ~(PAGE - 1), 0) if self.translate is None else \
-            self.translate(va & ~(PAGE - 1), 0)
-        if res is None:
-            raise MemoryError(f"virtual address {va:#010x} is not mapped")
-        return res[0] + (va & (PAGE - 1))
+        return self.mmu.debug_translate(va, None, False)
 
     # -- breakpoints and watchpoints ---------------------------------------------
     def add_breakpoint(self, addr: int) -> None:
@@ -572,7 +557,7 @@ class Machine:
         if pc in self.breakpoints:
             self._bp_skip = pc
         self._unmapped = None
-        self._pending_fault = None
+        self.mmu.pending = None
         self.counter.deadline = 1 << 62
         try:
             self.uc.emu_start(pc | int(cpu.thumb), UNTIL, count=1)
@@ -630,7 +615,7 @@ class Machine:
         start_pc = cpu.pc
         begin = start_pc | int(cpu.thumb)
         self._unmapped = None
-        self._pending_fault = None
+        self.mmu.pending = None
         try:
             self.uc.emu_start(begin, UNTIL)
         except UcError as err:
@@ -651,11 +636,11 @@ class Machine:
     def _emu_error(self, err: UcError) -> None:
         cpu = self.cpu
         pc, thumb = cpu.pc, cpu.thumb
-        if err.errno == UC_ERR_EXCEPTION and self._pending_fault is not None:
-            va, access = self._pending_fault
-            self._request_stop(Stop("fault", f"translation fault at {va:#010x} (access {access}) "
-                                             f"with no MMU model, PC {pc:#010x}"))
-            return
+        if err.errno == UC_ERR_EXCEPTION and self.mmu.pending is not None:
+            exc = self.mmu.fault_exception(pc, thumb)
+            if exc is not None:
+                self._take_fault(exc)
+                return
         if err.errno in (UC_ERR_READ_UNMAPPED, UC_ERR_WRITE_UNMAPPED, UC_ERR_FETCH_UNMAPPED) \
                 and self._unmapped is not None:
             access, addr, size = self._unmapped
@@ -668,10 +653,6 @@ class Machine:
         fetch = access == UC_MEM_FETCH or access == 21
         if fetch:
             va = pc
-            if self._last_vector is not None and va == self._last_vector:
-                self._request_stop(Stop("fault", f"instruction fetch from unmapped address {va:#010x} "
-                                                 f"and its abort vector is unmapped too"))
-                return
             exc = Exc("pabt", va, thumb, tge_abort=True, fault_regs={"IFSR": 0x8, "IFAR": va},
                       hsr=S.hsr(S.EC_IABT_HYP if self.cpu.mode == HYP else S.EC_IABT, 0x10, il=False),
                       hyp_fault_regs={"HIFAR": va})
@@ -683,6 +664,14 @@ class Machine:
                       hsr=S.hsr(S.EC_DABT_HYP if self.cpu.mode == HYP else S.EC_DABT,
                                 0x10 | (0x40 if write else 0), il=False),
                       hyp_fault_regs={"HDFAR": va})
+        self._take_fault(exc)
+
+    def _take_fault(self, exc: Exc) -> None:
+        """Take an abort, stopping with an explanation when aborts keep hitting one vector."""
+        if exc.kind == "pabt" and self._last_vector is not None and exc.ret == self._last_vector:
+            self._request_stop(Stop("fault", f"instruction fetch from {exc.ret:#010x} aborts, "
+                                             f"and that is the abort vector itself"))
+            return
         entry = self._take(exc)
         if self._last_vector == entry.vector and self._fault_loop > 8:
             self._request_stop(Stop("fault", f"exception loop at vector {entry.vector:#010x}"))
@@ -713,6 +702,33 @@ class Machine:
         return self.timer.next_deadline_insns()
 
     def _deliver_interrupts(self) -> None:
-        """Physical IRQ/FIQ from the GIC to PL1 or Hyp (B1.8.6); VIRQ/VFIQ via HCR.VI/VF."""
-        if self.gic is None:
+        """Physical IRQ/FIQ from the GIC to PL1 or Hyp (B1.8.6); the GIC's virtual
+        IRQ/FIQ lines are ORed into HCR.VI/VF, which unicorn then takes natively."""
+        gic = self.gic
+        if gic is None:
             return
+        if self.timer is not None:
+            self.timer.update()
+        cpu = self.cpu
+        hcr = cpu.sysreg("HCR")
+        new = hcr
+        for line, bit, attr in ((gic.virq_line(), 1 << 7, "_vi_forced"), (gic.vfiq_line(), 1 << 6, "_vf_forced")):
+            if line and not hcr & bit:
+                new |= bit
+                setattr(self, attr, True)
+            elif not line and getattr(self, attr):
+                new &= ~bit
+                setattr(self, attr, False)
+        if new != hcr:
+            cpu.set_sysreg("HCR", new)
+            hcr = new
+        cpsr = cpu.cpsr
+        mode = cpsr & MODE_MASK
+        for kind, line in (("fiq", gic.fiq_line()), ("irq", gic.irq_line())):
+            if line and routing.irq_unmasked(kind, mode, cpsr, hcr):
+                self._take(Exc(kind, cpu.pc, cpu.thumb))
+                return
+
+    def reevaluate(self) -> None:
+        """Stop at the next block boundary so interrupt state is looked at again."""
+        self.counter.deadline = 0

@@ -134,7 +134,7 @@ def _walk_short(va: int, access: Access, pl: int, s1: Stage1Regs, fetch: Fetch,
                 steps: List[WalkStep]) -> Union[Stage1Out, Fault]:
     """Short-descriptor walk and checks (B3.5); fault levels are 1 = section, 2 = page.
 
-    Checks run in the order of the fault-checking sequence (B3.12.3):
+    Checks run in the order of the fault-checking sequence (B3.12):
     translation, access flag (SCTLR.AFE), domain, permission. A Manager
     domain skips the permission and execute-never checks (B3.7.3).
     """
@@ -278,7 +278,8 @@ def translate_pl10(va: int, access: Access, pl: PL, s1: Stage1Regs,
 
     SCTLR.M=0, HCR.DC=1 or HCR.TGE=1 make stage 1 flat (VA = IPA); data is
     then Strongly-ordered and fetches Normal, or all Normal with HCR.DC
-    (B3.2.1). A stage-1 fault (permission included) wins over stage 2 (B3.12.7).
+    (B3.2.1). A stage-1 fault, permission faults included, wins over
+    stage 2 (B3.12, prioritization of aborts).
     """
     va &= 0xFFFFFFFF
     hcr = s2.hcr if s2 is not None else 0
@@ -307,7 +308,7 @@ def translate_pl10(va: int, access: Access, pl: PL, s1: Stage1Regs,
     vmid = (stage2.vttbr >> 48) & 0xFF
     s2_out = lookup(ipa, access, stage2, read_phys, False, steps)
     if isinstance(s2_out, Fault):
-        return Translation(va, access, ipa=ipa, perms=s1_out.perms, s1_memtype=s1_out.memtype,
+        return Translation(va, access, ipa=ipa, s1_memtype=s1_out.memtype,
                            ng=s1_out.ng, asid=asid, vmid=vmid, steps=steps, fault=s2_out)
     size = min(s1_out.size, s2_out.size)
     pa = s2_out.pa

@@ -43,7 +43,7 @@ class PL(enum.IntEnum):
 
 
 class MemType(enum.IntEnum):
-    """Memory type, ordered so that combining two stages is ``max`` (B3.8: the stricter stage wins)."""
+    """Memory type, ordered so that combining two stages is ``max`` (B3.8: stricter wins)."""
 
     NORMAL = 0
     DEVICE = 1
@@ -101,8 +101,8 @@ class Translation:
     ``va`` that maps linearly with the same ``perms`` through every stage (the
     smallest block of all stages), so a TLB can map any 4 KiB page of it.
     ``perms`` (R|W|X) are granted at the requested privilege level by all
-    stages. With a fault, ``pa`` is None and ``perms`` hold what was granted
-    before the failing check.
+    stages. With a fault, ``pa`` is None and ``perms`` is 0; ``ipa`` is set
+    when stage 1 succeeded and stage 2 faulted.
     """
 
     va: int

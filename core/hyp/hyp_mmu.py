@@ -10,8 +10,10 @@ from dataclasses import dataclass
 from typing import List, Tuple, Union
 
 from ..fault_status import FaultKind
-from ..lpae import AF, AP2, AP_TABLE1, XN, XN_TABLE, Leaf, mair_memtype, stage1_start, table_base, walk
-from ..translation import R, RW, RWX, W, X, Access, Fault, MemType, ReadPhys, Translation, WalkStep
+from ..lpae import (AF, AP2, AP_TABLE1, XN, XN_TABLE, Leaf, mair_memtype, stage1_start,
+                    table_base, walk)
+from ..translation import (R, RW, RWX, W, X, Access, Fault, MemType, ReadPhys, Translation,
+                           WalkStep)
 
 HSCTLR_M = 1 << 0
 HSCTLR_WXN = 1 << 19
@@ -66,7 +68,7 @@ def translate_hyp(va: int, access: Access, regs: HypRegs, read_phys: ReadPhys) -
             or (regs.hsctlr & HSCTLR_WXN and perms & W)):
         perms |= X
     if not perms & access:
-        return Translation(va, access, perms=perms, steps=steps,
+        return Translation(va, access, steps=steps,
                            fault=Fault(1, FaultKind.PERMISSION, leaf.level))
     memtype = mair_memtype(regs.hmair0, regs.hmair1, (desc >> 2) & 7)
     pa = leaf.base | (va & (leaf.size - 1))

@@ -1,0 +1,169 @@
+/*
+ * Deterministic instruction counting for hypdbg's run loop.
+ *
+ * fc_block is registered as unicorn's UC_HOOK_BLOCK callback. unicorn calls
+ * it at the start of every translation block, before the block runs, so it
+ * adds the block's instruction count up front and keeps the last block's
+ * shape; fc_retired takes back what an early exit (exception, trap, a stop
+ * from a code hook) did not execute.
+ *
+ * Once the count has reached the deadline, the hook calls uc_emu_stop and
+ * does not count the block: a stop requested inside a block hook makes the
+ * block exit before its first instruction (the exit check is emitted after
+ * the hook), so emu_start returns with PC at that block and the count equal
+ * to the instructions retired.
+ *
+ * The unicorn functions are taken from the library the Python binding
+ * loaded and handed over in the state, so this object links against nothing.
+ */
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#ifdef FC_OWN_DECLS
+/* The unicorn package shipped no headers: the few declarations used here. */
+typedef struct uc_struct uc_engine;
+typedef int uc_err;
+#define UC_ARM_REG_CPSR 3
+#define UC_PROT_EXEC 4
+#else
+#include <unicorn/unicorn.h>
+#endif
+
+#define FC_ABI 1
+#define FC_CACHE_BITS 12
+#define FC_CACHE_SIZE (1u << FC_CACHE_BITS)
+#define FC_MAX_BLOCK 4096u   /* TCG ends a block at 512 instructions: at most 2 KiB */
+#define CPSR_T (1u << 5)
+
+typedef uc_err (*fc_stop_fn)(uc_engine *uc);
+typedef uc_err (*fc_reg_read_fn)(uc_engine *uc, int regid, void *value);
+typedef uc_err (*fc_vmem_read_fn)(uc_engine *uc, uint64_t address, int prot,
+                                  void *bytes, size_t size);
+
+/*
+ * Shared with Python (ctypes mirror in fastcount.py); fc_state_size lets the
+ * loader refuse a mismatched build. Fields Python writes while emulation may
+ * be running (deadline, stop_request, enabled) are read once per block.
+ */
+typedef struct fc_state {
+    uint64_t count;         /* instructions counted (retired, once corrected) */
+    uint64_t deadline;      /* stop at the first block that starts with count >= deadline */
+    uint64_t last_addr;     /* start of the last block the hook saw */
+    uint32_t last_size;     /* its size in bytes */
+    uint32_t last_insns;    /* its instruction count */
+    uint32_t last_counted;  /* instructions of it included in count: last_insns, or 0 if refused */
+    uint32_t last_thumb;    /* 1 if it was Thumb code */
+    uint32_t enabled;       /* 0: the hook returns at once (paused) */
+    uint32_t stop_request;  /* nonzero: stop at the next block like a deadline stop */
+    uint64_t blocks;        /* blocks counted */
+    uint64_t thumb_misses;  /* Thumb blocks decoded (cache misses) */
+    uint64_t read_errors;   /* Thumb blocks whose bytes could not be read */
+    fc_stop_fn emu_stop;
+    fc_reg_read_fn reg_read;
+    fc_vmem_read_fn vmem_read;
+    /* Thumb block cache: (addr << 16 | size) << 16 | insns, direct mapped; 0 = empty. */
+    uint64_t cache[FC_CACHE_SIZE];
+} fc_state;
+
+int fc_abi(void) { return FC_ABI; }
+
+size_t fc_state_size(void) { return sizeof(fc_state); }
+
+/* Instructions in Thumb code: a first halfword 0b11101/0b11110/0b11111 starts a 32-bit one. */
+static uint32_t thumb_insns(const uint8_t *code, uint32_t size)
+{
+    uint32_t off = 0, n = 0;
+    while (off < size) {
+        uint32_t top = code[off + 1] >> 3;
+        off += (top >= 0x1d) ? 4 : 2;
+        n++;
+    }
+    return n;
+}
+
+/* Thumb instructions between addr and addr + size; 0 and read_errors++ if unreadable. */
+static uint32_t thumb_span(fc_state *s, uc_engine *uc, uint64_t addr, uint32_t size)
+{
+    uint8_t buf[FC_MAX_BLOCK + 2];
+    if (size == 0)
+        return 0;
+    if (size > FC_MAX_BLOCK || s->vmem_read(uc, addr, UC_PROT_EXEC, buf, size) != 0) {
+        s->read_errors++;
+        return 0;
+    }
+    return thumb_insns(buf, size);
+}
+
+static uint32_t thumb_block(fc_state *s, uc_engine *uc, uint64_t addr, uint32_t size)
+{
+    uint64_t key = ((addr & 0xffffffffu) << 16 | (size & 0xffffu)) << 16;
+    uint32_t slot = (uint32_t)((addr >> 1) ^ (addr >> (1 + FC_CACHE_BITS))) & (FC_CACHE_SIZE - 1);
+    uint64_t e = s->cache[slot];
+    uint32_t n;
+    if ((e & ~(uint64_t)0xffff) == key)
+        return (uint32_t)(e & 0xffff);
+    s->thumb_misses++;
+    n = thumb_span(s, uc, addr, size);
+    if (n == 0)
+        return (size + 3) / 4;   /* unreadable: never cached, counted as read_errors */
+    s->cache[slot] = key | n;
+    return n;
+}
+
+void fc_block(uc_engine *uc, uint64_t address, uint32_t size, void *user_data)
+{
+    fc_state *s = (fc_state *)user_data;
+    uint32_t cpsr = 0, n;
+    if (!s->enabled)
+        return;
+    s->reg_read(uc, UC_ARM_REG_CPSR, &cpsr);
+    s->last_addr = address;
+    s->last_size = size;
+    s->last_thumb = (cpsr & CPSR_T) != 0;
+    if (s->count >= s->deadline || s->stop_request) {
+        s->last_insns = 0;
+        s->last_counted = 0;
+        s->emu_stop(uc);
+        return;
+    }
+    n = s->last_thumb ? thumb_block(s, uc, address, size) : size >> 2;
+    s->last_insns = n;
+    s->last_counted = n;
+    s->count += n;
+    s->blocks++;
+}
+
+/*
+ * Instructions retired if execution left the last block with PC = pc: what
+ * was counted for it is replaced by the instructions before pc. A pc outside
+ * [last_addr, last_addr + last_size] leaves count as it is.
+ */
+uint64_t fc_retired(fc_state *s, uc_engine *uc, uint64_t pc)
+{
+    uint64_t off;
+    uint32_t done;
+    if (s->last_counted == 0 || pc < s->last_addr || pc > s->last_addr + s->last_size)
+        return s->count;
+    off = pc - s->last_addr;
+    if (!s->last_thumb)
+        done = (uint32_t)(off >> 2);
+    else if (off == s->last_size)
+        done = s->last_insns;
+    else
+        done = thumb_span(s, uc, s->last_addr, (uint32_t)off);
+    return s->count - s->last_counted + done;
+}
+
+/* Forget the last block, so that a corrected count is not corrected twice. */
+void fc_forget_block(fc_state *s)
+{
+    s->last_counted = 0;
+    s->last_insns = 0;
+    s->last_size = 0;
+}
+
+void fc_flush_cache(fc_state *s)
+{
+    memset(s->cache, 0, sizeof(s->cache));
+}

@@ -1,0 +1,61 @@
+"""``hypdbg serve`` and ``hypdbg demo``: a machine behind the GDB stub."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+DEMO_DIR = Path(__file__).resolve().parent / "examples" / "worldswitch"
+
+
+def _serve(image: str, args: argparse.Namespace, banner: str = "") -> int:
+    from .core.board import BoardError, build_board
+    from .core.loader import ImageError
+    from .core.target import MachineTarget
+    from .gdbstub.server import serve
+
+    stdio = getattr(args, "stdio", False)
+    out = sys.stderr.buffer if stdio else sys.stdout.buffer
+    try:
+        board = build_board(image, ram_mb=getattr(args, "mem", 256),
+                            load_addr=getattr(args, "load_addr", None),
+                            reset_mode=getattr(args, "reset_mode", "hyp"),
+                            deterministic=not getattr(args, "fast", False),
+                            serial=getattr(args, "serial", "stdio"), uart_out=out)
+    except (ImageError, BoardError) as e:
+        print(f"hypdbg: {e}", file=sys.stderr)
+        return 2
+    target = MachineTarget(board.machine)
+
+    def ready(port: int) -> None:
+        if not stdio:
+            print(f"hypdbg: serving {image} on {args.host}:{port}\n"
+                  f"hypdbg: connect with: gdb-multiarch -ex 'set architecture arm' "
+                  f"-ex 'file {image}' -ex 'target remote {args.host}:{port}'{banner}",
+                  file=sys.stderr, flush=True)
+
+    try:
+        serve(target, host=getattr(args, "host", "127.0.0.1"), port=getattr(args, "port", 1234),
+              stdio=stdio, ready_callback=ready)
+    except OSError as e:
+        print(f"hypdbg: cannot serve: {e.strerror or e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    image = args.kernel or args.image
+    if not image:
+        print("hypdbg: no image given", file=sys.stderr)
+        return 64
+    return _serve(image, args)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    name = "worldswitch-broken.elf" if args.broken else "worldswitch.elf"
+    image = DEMO_DIR / name
+    if not image.exists():
+        print(f"hypdbg: demo image {image} is missing", file=sys.stderr)
+        return 2
+    return _serve(str(image), args, banner="\nhypdbg: try 'monitor catch hvc', 'continue', "
+                                           "'info threads', 'monitor exits'")
