@@ -5,13 +5,17 @@
  * it at the start of every translation block, before the block runs, so it
  * adds the block's instruction count up front and keeps the last block's
  * shape; fc_retired takes back what an early exit (exception, trap, a stop
- * from a code hook) did not execute.
+ * from a code or memory hook, count= running out) did not execute.
  *
  * Once the count has reached the deadline, the hook calls uc_emu_stop and
  * does not count the block: a stop requested inside a block hook makes the
  * block exit before its first instruction (the exit check is emitted after
  * the hook), so emu_start returns with PC at that block and the count equal
  * to the instructions retired.
+ *
+ * ARM blocks hold size / 4 instructions; Thumb blocks are decoded (16- and
+ * 32-bit instructions). Each block's count and state are cached by start
+ * address and size, since reading CPSR.T costs more than the rest of the hook.
  *
  * The unicorn functions are taken from the library the Python binding
  * loaded and handed over in the state, so this object links against nothing.
@@ -20,21 +24,28 @@
 #include <stdint.h>
 #include <string.h>
 
-#ifdef FC_OWN_DECLS
-/* The unicorn package shipped no headers: the few declarations used here. */
-typedef struct uc_struct uc_engine;
-typedef int uc_err;
-#define UC_ARM_REG_CPSR 3
-#define UC_PROT_EXEC 4
-#else
-#include <unicorn/unicorn.h>
+/* The builder passes the binding's constants: FC_REG_CPSR, FC_PROT_EXEC. */
+#if !defined(FC_REG_CPSR) || !defined(FC_PROT_EXEC)
+#error "build with -DFC_REG_CPSR=... -DFC_PROT_EXEC=... (python -m hypdbg.core.fastcount --build)"
 #endif
 
-#define FC_ABI 1
-#define FC_CACHE_BITS 12
+#ifdef FC_OWN_DECLS
+/* The unicorn package shipped no headers: the two types used here. */
+typedef struct uc_struct uc_engine;
+typedef int uc_err;
+#else
+#include <unicorn/unicorn.h>
+_Static_assert(FC_REG_CPSR == UC_ARM_REG_CPSR, "binding and header disagree on CPSR");
+_Static_assert(FC_PROT_EXEC == UC_PROT_EXEC, "binding and header disagree on UC_PROT_EXEC");
+#endif
+
+#define FC_ABI 2
+#define FC_CACHE_BITS 14
 #define FC_CACHE_SIZE (1u << FC_CACHE_BITS)
 #define FC_MAX_BLOCK 4096u   /* TCG ends a block at 512 instructions: at most 2 KiB */
 #define CPSR_T (1u << 5)
+#define FC_SHAPE_THUMB 0x8000u   /* cache entry: bit 15 = Thumb, bits 14..0 = instructions */
+#define FC_SHAPE_INSNS 0x7fffu
 
 typedef uc_err (*fc_stop_fn)(uc_engine *uc);
 typedef uc_err (*fc_reg_read_fn)(uc_engine *uc, int regid, void *value);
@@ -57,12 +68,12 @@ typedef struct fc_state {
     uint32_t enabled;       /* 0: the hook returns at once (paused) */
     uint32_t stop_request;  /* nonzero: stop at the next block like a deadline stop */
     uint64_t blocks;        /* blocks counted */
-    uint64_t thumb_misses;  /* Thumb blocks decoded (cache misses) */
+    uint64_t misses;        /* blocks not found in the cache (CPSR read, Thumb decoded) */
     uint64_t read_errors;   /* Thumb blocks whose bytes could not be read */
     fc_stop_fn emu_stop;
     fc_reg_read_fn reg_read;
     fc_vmem_read_fn vmem_read;
-    /* Thumb block cache: (addr << 16 | size) << 16 | insns, direct mapped; 0 = empty. */
+    /* Block cache, direct mapped: addr << 32 | size << 16 | thumb << 15 | insns; 0 = empty. */
     uint64_t cache[FC_CACHE_SIZE];
 } fc_state;
 
@@ -88,46 +99,68 @@ static uint32_t thumb_span(fc_state *s, uc_engine *uc, uint64_t addr, uint32_t s
     uint8_t buf[FC_MAX_BLOCK + 2];
     if (size == 0)
         return 0;
-    if (size > FC_MAX_BLOCK || s->vmem_read(uc, addr, UC_PROT_EXEC, buf, size) != 0) {
+    if (size > FC_MAX_BLOCK || s->vmem_read(uc, addr, FC_PROT_EXEC, buf, size) != 0) {
         s->read_errors++;
         return 0;
     }
     return thumb_insns(buf, size);
 }
 
-static uint32_t thumb_block(fc_state *s, uc_engine *uc, uint64_t addr, uint32_t size)
+/*
+ * Instruction count and state of a block missing from the cache: CPSR.T (a
+ * register read costs more than the rest of the hook, hence the cache) and,
+ * for Thumb, a decode. Kept out of line so the hit path stays short.
+ */
+static __attribute__((noinline, cold)) uint32_t shape_miss(fc_state *s, uc_engine *uc, uint64_t addr,
+                                                           uint32_t size, uint64_t *slot, uint64_t key)
 {
-    uint64_t key = ((addr & 0xffffffffu) << 16 | (size & 0xffffu)) << 16;
-    uint32_t slot = (uint32_t)((addr >> 1) ^ (addr >> (1 + FC_CACHE_BITS))) & (FC_CACHE_SIZE - 1);
-    uint64_t e = s->cache[slot];
-    uint32_t n;
+    uint32_t cpsr = 0, n;
+    s->misses++;
+    s->reg_read(uc, FC_REG_CPSR, &cpsr);
+    if (!(cpsr & CPSR_T)) {
+        n = size >> 2;
+    } else {
+        n = thumb_span(s, uc, addr, size);
+        if (n == 0)   /* unreadable (counted in read_errors): a guess, not cached */
+            return FC_SHAPE_THUMB | ((size + 3) / 4);
+        n |= FC_SHAPE_THUMB;
+    }
+    *slot = key | n;
+    return n;
+}
+
+/*
+ * The cache is keyed by start address and size only: a block executed in both
+ * states with the same size would keep the state it was first seen in.
+ */
+static inline uint32_t block_shape(fc_state *s, uc_engine *uc, uint64_t addr, uint32_t size)
+{
+    uint64_t key = (addr & 0xffffffffu) << 32 | (uint64_t)(size & 0xffffu) << 16;
+    uint64_t *slot = &s->cache[(uint32_t)((addr >> 1) ^ (addr >> (1 + FC_CACHE_BITS))) & (FC_CACHE_SIZE - 1)];
+    uint64_t e = *slot;
     if ((e & ~(uint64_t)0xffff) == key)
         return (uint32_t)(e & 0xffff);
-    s->thumb_misses++;
-    n = thumb_span(s, uc, addr, size);
-    if (n == 0)
-        return (size + 3) / 4;   /* unreadable: never cached, counted as read_errors */
-    s->cache[slot] = key | n;
-    return n;
+    return shape_miss(s, uc, addr, size, slot, key);
 }
 
 void fc_block(uc_engine *uc, uint64_t address, uint32_t size, void *user_data)
 {
     fc_state *s = (fc_state *)user_data;
-    uint32_t cpsr = 0, n;
+    uint32_t shape, n;
     if (!s->enabled)
         return;
-    s->reg_read(uc, UC_ARM_REG_CPSR, &cpsr);
     s->last_addr = address;
     s->last_size = size;
-    s->last_thumb = (cpsr & CPSR_T) != 0;
     if (s->count >= s->deadline || s->stop_request) {
         s->last_insns = 0;
         s->last_counted = 0;
+        s->stop_request = 0;
         s->emu_stop(uc);
         return;
     }
-    n = s->last_thumb ? thumb_block(s, uc, address, size) : size >> 2;
+    shape = block_shape(s, uc, address, size);
+    n = shape & FC_SHAPE_INSNS;
+    s->last_thumb = (shape & FC_SHAPE_THUMB) != 0;
     s->last_insns = n;
     s->last_counted = n;
     s->count += n;
@@ -161,9 +194,4 @@ void fc_forget_block(fc_state *s)
     s->last_counted = 0;
     s->last_insns = 0;
     s->last_size = 0;
-}
-
-void fc_flush_cache(fc_state *s)
-{
-    memset(s->cache, 0, sizeof(s->cache));
 }

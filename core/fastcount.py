@@ -12,24 +12,28 @@ behaviour is used when no compiler is available.
 Semantics (measured on unicorn 2.1.4, see ``tests/test_fastcount.py``):
 
 * After a deadline stop, ``count`` is exact and ``count >= deadline``; the
-  overshoot is less than one block. PC is the start of the refused block.
-* A block that ends early (an exception or trap reported to a hook with PC
-  inside the block, a code hook that stops, ``count=`` running out, an error
-  from ``emu_start``) has been counted whole: ``retired(pc)`` is the exact
-  count, to be stored back with ``count = retired(pc)``. Call it inside the
-  hook, or after ``emu_start`` returned, while the block is the last one.
-* A stop requested from a memory hook or another thread (``uc.emu_stop``)
-  takes effect at the next block, whose hook unicorn then skips: ``count``
-  is exact and must not be corrected (PC may be the start of the last block,
-  which ``retired`` would read as "nothing of it ran"). ``request_stop`` is
-  the race-free way to stop from another thread: the next block hook stops.
-* ``emu_start(count=N)`` with the counter enabled: the counter still counts
-  whole blocks; ``count = retired(pc)`` afterwards gives the exact figure.
-  Alternatively ``pause()`` the counter and add the known step count.
-* Thumb blocks are counted by decoding their halfwords (cached per
-  start address and size; call ``flush_cache`` after code is rewritten in
-  place with different instruction widths). The state (ARM/Thumb) is read
-  from CPSR.T at each block.
+  overshoot is less than one block. PC is the start of the refused block and
+  ``stopped_at_deadline`` is true. Setting ``deadline = 0`` from a hook stops
+  at the next block boundary.
+* A block that ends early has been counted whole: ``retired(pc)`` is the
+  exact count, to be stored back with ``count = retired(pc)``. That covers an
+  exception or trap reported to a hook (PC at the instruction, or after it
+  for SVC/HVC/SMC), a code hook that calls ``emu_stop`` (emulation ends before
+  that instruction), a memory hook that calls ``emu_stop`` (PC stays at the
+  accessing instruction, which runs again on resume), ``count=`` running out, and an error raised by
+  ``emu_start``. Call it inside the hook, or after ``emu_start`` returned,
+  while that block is the last one the counter saw. Setting ``count``
+  forgets the block, so a second correction changes nothing.
+* ``uc.emu_stop()`` from another thread takes effect at whichever check comes
+  next, so whether to correct is a race; use ``request_stop()`` instead,
+  which the next block hook turns into a deadline stop.
+* ``emu_start(count=N)`` with the counter enabled: whole blocks are still
+  counted and ``count = retired(pc)`` afterwards is exact (keep the deadline
+  out of the way). Or ``pause()`` the counter and add the steps yourself.
+* Thumb blocks are counted by decoding their halfwords. Each block's count
+  and state (CPSR.T, read on a miss) are cached by start address and size;
+  call ``flush_cache`` after code was rewritten in place with other
+  instruction widths at the same block size.
 
 ``python -m hypdbg.core.fastcount --build`` compiles the helper (exit status 0
 on success); ``--info`` prints which implementation would be used.
@@ -51,8 +55,10 @@ from unicorn import UC_HOOK_BLOCK, UC_PROT_EXEC, Uc, UcError
 from unicorn.arm_const import UC_ARM_REG_CPSR
 
 NO_DEADLINE = 1 << 63
-ABI = 1
-CACHE_SIZE = 1 << 12
+ABI = 2
+CACHE_BITS = 14
+CACHE_SIZE = 1 << CACHE_BITS
+SHAPE_THUMB = 0x8000
 CPSR_T = 1 << 5
 MAX_BLOCK = 4096
 _SOURCE = Path(__file__).with_name("fastcount.c")
@@ -74,7 +80,7 @@ class _State(ctypes.Structure):
         ("enabled", ctypes.c_uint32),
         ("stop_request", ctypes.c_uint32),
         ("blocks", ctypes.c_uint64),
-        ("thumb_misses", ctypes.c_uint64),
+        ("misses", ctypes.c_uint64),
         ("read_errors", ctypes.c_uint64),
         ("emu_stop", ctypes.c_void_p),
         ("reg_read", ctypes.c_void_p),
@@ -165,6 +171,12 @@ def build(verbose: bool = False) -> Path:
             raise RuntimeError(f"{cc} failed:\n{res.stderr.strip()}")
         target = d / library_name()
         os.replace(tmp, target)
+        for stale in d.glob("_fastcount-*.so"):
+            if stale != target:
+                try:
+                    stale.unlink()
+                except OSError:
+                    pass
         return target
     raise RuntimeError("no writable cache directory: " + "; ".join(errors))
 
@@ -192,7 +204,6 @@ def load_native(auto_build: bool = True) -> Optional[ctypes.CDLL]:
         lib.fc_retired.restype = ctypes.c_uint64
         lib.fc_retired.argtypes = [ctypes.POINTER(_State), ctypes.c_void_p, ctypes.c_uint64]
         lib.fc_forget_block.argtypes = [ctypes.POINTER(_State)]
-        lib.fc_flush_cache.argtypes = [ctypes.POINTER(_State)]
         _native_lib = lib
     except (OSError, RuntimeError) as e:
         _native_error = str(e)
@@ -233,7 +244,6 @@ class BlockCounter:
         self._st = _State()
         self._st.deadline = NO_DEADLINE
         self._st.enabled = 1
-        self._cache: Dict[Tuple[int, int], int] = {}
         self._handle: Optional[int] = None
         if lib is not None:
             ul = _uclib()
@@ -259,7 +269,7 @@ class BlockCounter:
             setattr(uc, "_hypdbg_fastcount", keep)
         keep.append(self._st)
 
-    # -- the Python hook (same logic as fc_block) ---------------------------------
+    # -- the Python hook (same logic and cache as fc_block) -------------------------
     def _on_block(self, uc: Uc, address: int, size: int, _data: object) -> None:
         st = self._st
         if not st.enabled:
@@ -271,12 +281,29 @@ class BlockCounter:
             st.stop_request = 0
             uc.emu_stop()
             return
-        thumb = bool(uc.reg_read(UC_ARM_REG_CPSR) & CPSR_T)
-        st.last_thumb = int(thumb)
-        n = self._thumb_block(address, size) if thumb else size >> 2
+        shape = self._shape(address, size)
+        n = shape & (SHAPE_THUMB - 1)
+        st.last_thumb = int(bool(shape & SHAPE_THUMB))
         st.last_insns = st.last_counted = n
         st.count += n
         st.blocks += 1
+
+    def _shape(self, address: int, size: int) -> int:
+        key = (address & 0xFFFFFFFF) << 32 | (size & 0xFFFF) << 16
+        slot = ((address >> 1) ^ (address >> (1 + CACHE_BITS))) & (CACHE_SIZE - 1)
+        e = self._st.cache[slot]
+        if e & ~0xFFFF == key:
+            return e & 0xFFFF
+        self._st.misses += 1
+        if not self.uc.reg_read(UC_ARM_REG_CPSR) & CPSR_T:
+            n = size >> 2
+        else:
+            n = self._thumb_span(address, size)
+            if n == 0:
+                return SHAPE_THUMB | (size + 3) // 4
+            n |= SHAPE_THUMB
+        self._st.cache[slot] = key | n
+        return n
 
     def _read_code(self, address: int, size: int) -> Optional[bytes]:
         buf = ctypes.create_string_buffer(size)
@@ -297,16 +324,6 @@ class BlockCounter:
             self._st.read_errors += 1
             return 0
         return thumb_insns(code)
-
-    def _thumb_block(self, address: int, size: int) -> int:
-        n = self._cache.get((address, size))
-        if n is None:
-            self._st.thumb_misses += 1
-            n = self._thumb_span(address, size)
-            if n == 0:
-                return (size + 3) // 4
-            self._cache[(address, size)] = n
-        return n
 
     # -- public API -----------------------------------------------------------------
     @property
@@ -381,14 +398,12 @@ class BlockCounter:
 
     def flush_cache(self) -> None:
         """Forget cached Thumb block lengths (after code was rewritten in place)."""
-        if self._lib is not None:
-            self._lib.fc_flush_cache(ctypes.byref(self._st))
-        self._cache.clear()
+        ctypes.memset(self._st.cache, 0, ctypes.sizeof(self._st.cache))
 
     @property
     def stats(self) -> Dict[str, int]:
         st = self._st
-        return {"blocks": st.blocks, "thumb_misses": st.thumb_misses, "read_errors": st.read_errors}
+        return {"blocks": st.blocks, "misses": st.misses, "read_errors": st.read_errors}
 
     def close(self) -> None:
         """Remove the hook (the ``Uc`` stays usable, without counting)."""

@@ -36,7 +36,7 @@ Where this model departs from QEMU 7.2 (the specification is followed):
 """
 from __future__ import annotations
 
-from typing import Callable, List, Optional, Tuple
+from typing import Callable, Iterator, List, Optional, Tuple
 
 GICD_BASE = 0x08000000
 GICD_SIZE = 0x10000
@@ -71,7 +71,7 @@ _SGI_MASK = (1 << NUM_SGIS) - 1
 _THIS_CPU = 1             # CPU interface 0: bit 0 of target lists and source masks
 
 
-def _bits(value: int):
+def _bits(value: int) -> Iterator[int]:
     """Indices of the set bits of ``value``, lowest first."""
     while value:
         low = value & -value
@@ -95,6 +95,7 @@ class GicState:
         self.on_change: Optional[Callable[[], None]] = None
         self.vgic: Optional["VirtualLines"] = None
         self._lines: Tuple[bool, bool, bool, bool] = (False, False, False, False)
+        self.level = 0          # input line levels (PPIs, SPIs); devices own them, reset keeps them
         self.reset()
 
     def reset(self) -> None:
@@ -102,7 +103,6 @@ class GicState:
         self.ctlr = 0
         self.enabled = _SGI_MASK
         self.latch = 0          # edge/software pending state
-        self.level = 0          # input line levels (PPIs, SPIs)
         self.edge = _SGI_MASK   # 1 = edge-triggered
         self.active = 0
         self.group = 0          # 1 = Group 1
@@ -142,6 +142,7 @@ class GicState:
         """Make SGI ``intid`` pending on this CPU interface from ``source_cpu``."""
         self.sgi_sources[intid] |= 1 << source_cpu
         self.latch |= 1 << intid
+        self.refresh()
 
     # -- priorities ---------------------------------------------------------
 

@@ -25,13 +25,15 @@ from unicorn.unicorn_const import UC_CTL_IO_WRITE, UC_CTL_TLB_FLUSH
 
 from . import cp15, psci
 from .coproc import CpInsn, condition_passed, it_state
-from .cpu import CPSR_T, HYP, MODE_MASK, SVC, USR, Cpu
+from .cpu import CPSR_A, CPSR_T, HYP, MODE_MASK, SVC, USR, Cpu
 from .exceptions import Entry, Exc, ExceptionEntry
 from .fastcount import BlockCounter
 from .hyp import routing
 from .hyp import syndrome as S
 from .intercept import CpIntercept, Site
 from .loader import Image
+from .timer import TICKS_PER_INSN
+from .timerregs import timer_access_site
 from .mmu import Mmu
 from .worlds import HOST, HYPERVISOR, Context, WorldKey, Worlds
 
@@ -40,11 +42,18 @@ DEFAULT_RAM_MB = 256
 PAGE = 1024                       # unicorn's ARM target page (TLB fill granularity)
 UNTIL = 0xFFFFFFFE                # an address emu_start never reaches on its own
 ESR_SENTINEL = 0xFFFFFFFF         # WFE/YIELD leave ESR unchanged: this tells them apart
+HCR_AMO = 1 << 5
+HCR_VA = 1 << 8
+HCR_TGE = 1 << 27
 SLICE = 1 << 22                   # instructions per slice when nothing else is due
 QEMU_MIDR = 0x414FC0F0            # Cortex-A15 r4p0, as QEMU 7.2 reports it
 MPIDR = 0x80000000                # uniprocessor, affinity 0.0.0
 SCTLR_RESET = 0x00C50078
-HSCTLR_RESET = 0x30C50818
+CPSR_RESET = 0x400001DA           # QEMU: Hyp, A/I/F masked, and Z set (its reset zeroes ZF)
+HDCR_RESET = 6                    # HPMN = the six PMU event counters of a Cortex-A15
+#: ID values QEMU 7.2 reports where unicorn's differ (ID_PFR1: no Security Extensions).
+ID_OVERRIDES = {"MIDR": QEMU_MIDR, "ID_PFR1": 0x00011001}
+HSCTLR_RESET = 0x00000000      # QEMU 7.2 reads 0 at reset (the RES1 bits are not modelled)
 
 # Registers whose writes change translation: our TLB is flushed before they run.
 _TRANSLATION_REGS = frozenset({"SCTLR", "TTBR0", "TTBR1", "TTBCR", "DACR", "CONTEXTIDR",
@@ -102,6 +111,7 @@ class Machine:
         self._watch_hit: Optional[tuple] = None
         self._taken = 0
         self._vi_forced = False
+        self._inputs: List[Callable[[], None]] = []
         self._vf_forced = False
         self._unmapped: Optional[Tuple[int, int, int]] = None
         self._bp_skip: Optional[int] = None
@@ -144,7 +154,7 @@ class Machine:
         self.uc.mem_write(RAM_BASE, bytes(min(self.ram_size, 1 << 20)))
         for addr, data in self.image.segments:
             self.uc.mem_write(addr, data)
-        cpu.write_cpsr(0x1DA)
+        cpu.write_cpsr(CPSR_RESET)
         for n in range(15):
             cpu.set_reg(n, 0)
         for mode in (SVC, 0x17, 0x1B, 0x12, 0x11):
@@ -155,7 +165,7 @@ class Machine:
         cpu.set_elr_hyp(0)
         for name, value in (("SCTLR", SCTLR_RESET), ("HSCTLR", HSCTLR_RESET), ("HCR", 0),
                             ("HVBAR", 0), ("VBAR", 0), ("VTTBR", 0), ("VTCR", 0), ("HSTR", 0),
-                            ("HCPTR", 0), ("HDCR", 0), ("TTBCR", 0), ("TTBR0", 0), ("TTBR1", 0),
+                            ("HCPTR", 0), ("HDCR", HDCR_RESET), ("TTBCR", 0), ("TTBR0", 0), ("TTBR1", 0),
                             ("HTTBR", 0), ("HTCR", 0), ("DACR", 0), ("VPIDR", QEMU_MIDR),
                             ("VMPIDR", MPIDR), ("HSR", 0)):
             cpu.set_sysreg(name, value)
@@ -173,7 +183,7 @@ class Machine:
             if reset:
                 reset()
         if self.reset_mode == "svc":
-            cpu.write_cpsr(0x1D3)
+            cpu.write_cpsr(0x400001D3)
         cpu.set_pc(self.image.entry, self.image.thumb)
         if self.image.thumb:
             cpu.write_cpsr(cpu.cpsr | CPSR_T)
@@ -279,7 +289,11 @@ class Machine:
         self._sync_count(pc)
         ec = S.ec_of(esr)
         if ec == S.EC_UNKNOWN:
-            self._take(Exc("undef", pc, thumb, hsr=esr & ~S.IL | (S.IL if not thumb or self._is_thumb32_at(pc) else 0)))
+            hcptr = self._hcptr_trap(pc, thumb)
+            if hcptr is not None:
+                self._take(Exc("trap", pc, thumb, hsr=hcptr))
+            else:
+                self._take(Exc("undef", pc, thumb, hsr=0))
         else:
             if ec == S.EC_WFX and not thumb:
                 cond = self._insn_word(pc, False, 4) >> 28
@@ -287,6 +301,27 @@ class Machine:
             self._take(Exc("trap", pc, thumb, hsr=esr))
         uc.reg_write(UC_ARM_REG_ESR, ESR_SENTINEL)  # type: ignore[attr-defined]
         return True
+
+    def _hcptr_trap(self, pc: int, thumb: bool) -> Optional[int]:
+        """HSR for a VFP/Advanced SIMD instruction that HCPTR.TCP10/TCP11 traps (B4.1.73),
+        or None. unicorn reports these only as UNDEF (FPEXC.EN=0), never as the trap."""
+        cpu = self.cpu
+        if cpu.mode == HYP:
+            return None
+        hcptr = cpu.sysreg("HCPTR")
+        if not hcptr & (3 << 10):
+            return None
+        word = self._insn_word(pc, thumb, 4)
+        simd = (word >> 25) == 0b1111001 or (word >> 24) == 0xF4 if not thumb else \
+            (word >> 24) & 0xEF == 0xEF or (word >> 24) == 0xF9
+        coproc = (word >> 8) & 0xF
+        if not simd and coproc not in (10, 11):
+            return None
+        if not hcptr & (1 << (coproc if coproc in (10, 11) else 10)):
+            return None
+        cond = 0xE if thumb or simd else word >> 28
+        iss = S.cond_iss(cond) | (0x20 if simd else 0) | (0 if simd else coproc)
+        return S.hsr(S.EC_HCPTR, iss)
 
     def _on_unmapped(self, uc: object, access: int, addr: int, size: int, value: int, _d: object) -> bool:
         self._unmapped = (access, addr, size)
@@ -317,8 +352,8 @@ class Machine:
         reg = cp15.lookup(False, insn.crn, insn.opc1, insn.crm, insn.opc2)
         if reg is None:
             return cp15.is_tidcp(False, insn.crn, insn.crm)
-        if reg.name in ("MIDR", "MPIDR") and insn.read:
-            return True
+        if reg.name in ("MIDR", "MPIDR") or reg.name in ID_OVERRIDES:
+            return insn.read
         if reg.trap in _SOFT_TRAPS:
             return True
         return not insn.read and reg.name in _TRANSLATION_REGS
@@ -350,11 +385,13 @@ class Machine:
                 if trap == "tid3" and hcr & (1 << cp15.HCR_TRAP_BIT[trap]):
                     self._cp_trap(site, insn)
                     return True
-        if reg is not None and reg.name in ("MIDR", "MPIDR") and insn.read:
-            if mode == HYP:
-                value = QEMU_MIDR if reg.name == "MIDR" else MPIDR
-            else:
+        if reg is not None and insn.read and (reg.name in ("MIDR", "MPIDR") or reg.name in ID_OVERRIDES):
+            if reg.name in ("MIDR", "MPIDR") and mode != HYP:
                 value = cpu.sysreg("VPIDR" if reg.name == "MIDR" else "VMPIDR")
+            elif reg.name == "MPIDR":
+                value = MPIDR
+            else:
+                value = ID_OVERRIDES[reg.name]
             self._complete(site, {insn.rt: value})
             return True
         if reg is not None and reg.name in _TRANSLATION_REGS and not insn.read:
@@ -382,10 +419,20 @@ class Machine:
         self.cpu.set_pc(site.va + 4, site.thumb)
 
     def _timer_access(self, site: Site, insn: CpInsn, mode: int) -> bool:
-        if self.timer is None:
-            return False
-        from .timerregs import timer_access
-        return timer_access(self, site, insn, mode)
+        return timer_access_site(self, site, insn, mode)
+
+    # Entry points for the instruction emulators (timerregs).
+    def sync_count(self, pc: int) -> None:
+        self._sync_count(pc)
+
+    def take(self, exc: Exc) -> Entry:
+        return self._take(exc)
+
+    def trap_cp(self, site: Site, insn: CpInsn) -> None:
+        self._cp_trap(site, insn)
+
+    def complete(self, site: Site, results: Dict[int, int]) -> None:
+        self._complete(site, results)
 
     def _on_eret(self, site: Site) -> None:
         cpu = self.cpu
@@ -397,6 +444,7 @@ class Machine:
         self._save_context(HYPERVISOR, site.va, cpu.cpsr)
         world = WorldKey("guest", (cpu.sysreg("VTTBR") >> 48) & 0xFF) if cpu.sysreg("HCR") & 1 else HOST
         rec = self.worlds.record_eret(world, elr, self.icount)
+        self.counter.deadline = 0
         for check in self.on_eret:
             why = check(rec)
             if why:
@@ -603,10 +651,22 @@ class Machine:
                 return Stop("limit", f"instruction budget of {max_insns} spent")
             if self._halted:
                 return Stop("fault", f"the CPU was powered off (PSCI CPU_OFF) at {self.cpu.pc:#010x}")
+            if self._inputs:
+                with self._stop_lock:
+                    inputs, self._inputs = self._inputs, []
+                for action in inputs:
+                    action()
             self._deliver_interrupts()
             deadline = self.icount + SLICE
             if end is not None:
                 deadline = min(deadline, end)
+            nxt = self._next_timer_insns()
+            if nxt is not None:
+                deadline = max(self.icount, min(deadline, nxt - self.idle_insns))
+            if self._masked_pending():
+                # Unmasking (CPSIE, MSR, an exception return) ends a translation block, so
+                # looking again at every block boundary takes the interrupt right after it.
+                deadline = self.icount + 1
             self.counter.deadline = deadline
             self._slice()
 
@@ -699,7 +759,10 @@ class Machine:
     def _next_timer_insns(self) -> Optional[int]:
         if self.timer is None:
             return None
-        return self.timer.next_deadline_insns()
+        ticks = self.timer.next_deadline()
+        if ticks is None:
+            return None
+        return -(-ticks // TICKS_PER_INSN)
 
     def _deliver_interrupts(self) -> None:
         """Physical IRQ/FIQ from the GIC to PL1 or Hyp (B1.8.6); the GIC's virtual
@@ -724,10 +787,38 @@ class Machine:
             hcr = new
         cpsr = cpu.cpsr
         mode = cpsr & MODE_MASK
+        if hcr & HCR_VA and hcr & HCR_AMO and mode not in (HYP,) and not cpsr & CPSR_A \
+                and not hcr & HCR_TGE:
+            self._take_virtual_abort(hcr)
+            return
         for kind, line in (("fiq", gic.fiq_line()), ("irq", gic.irq_line())):
             if line and routing.irq_unmasked(kind, mode, cpsr, hcr):
                 self._take(Exc(kind, cpu.pc, cpu.thumb))
                 return
+
+    def _masked_pending(self) -> bool:
+        """An interrupt or virtual abort is pending but masked where the CPU is now."""
+        if self.gic is None:
+            return False
+        if self.gic.irq_line() or self.gic.fiq_line():
+            return True
+        hcr = self.cpu.sysreg("HCR")
+        return bool(hcr & HCR_VA and hcr & HCR_AMO)
+
+    def _take_virtual_abort(self, hcr: int) -> None:
+        """HCR.VA: an asynchronous abort taken by the guest as a Data Abort (B1.8.5); DFSR
+        reports an asynchronous external abort and HCR.VA is cleared, as QEMU does."""
+        cpu = self.cpu
+        lpae = bool(cpu.sysreg("TTBCR") & (1 << 31))
+        dfsr = 0x211 if lpae else 0x406
+        cpu.set_sysreg("HCR", hcr & ~HCR_VA)
+        self._take(Exc("dabt", cpu.pc, cpu.thumb, physical=False, fault_regs={"DFSR": dfsr}))
+
+    def post_input(self, action: Callable[[], None]) -> None:
+        """Thread-safe: run ``action`` (e.g. UART input) at the next slice boundary."""
+        with self._stop_lock:
+            self._inputs.append(action)
+        self.counter.deadline = 0
 
     def reevaluate(self) -> None:
         """Stop at the next block boundary so interrupt state is looked at again."""

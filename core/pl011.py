@@ -15,8 +15,10 @@ character Linux, which reads only on interrupts, would strand input below the
 level. Data is transmitted and received whatever CR.UARTEN/TXE/RXE say.
 
 Where this model departs from QEMU 7.2: toggling LCR_H.FEN puts the FIFO's
-bytes back at the head of the backlog instead of discarding them, and an ICR
-write never empties the FIFO. Accesses narrower than a word read the byte lanes
+bytes back at the head of the backlog instead of discarding them; an ICR write
+never empties the FIFO; and RXRIS, once cleared by ICR while characters remain,
+is set again by the next character received or read with some left behind
+(QEMU sets it only when the FIFO goes from empty to one character). Accesses narrower than a word read the byte lanes
 of the register; sub-word writes take effect only at the register's own offset.
 """
 from __future__ import annotations

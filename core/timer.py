@@ -249,3 +249,11 @@ class GenericTimer:
             if best is None or when < best:
                 best = when
         return best
+
+    def next_deadline_insns(self) -> Optional[int]:
+        """``next_deadline`` as an instruction count, for a ``now()`` of instructions * TICKS_PER_INSN.
+
+        Rounded up: the first instruction count at which the counter has reached the deadline.
+        """
+        ticks = self.next_deadline()
+        return None if ticks is None else -(-ticks // TICKS_PER_INSN)

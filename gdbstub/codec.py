@@ -37,7 +37,7 @@ def frame(payload: bytes) -> bytes:
 
 
 def escape_binary(data: bytes) -> bytes:
-    """Escape ``# $ } *`` for a binary reply (stubs must escape ``*`` too, so it is not read as RLE)."""
+    """Escape ``# $ } *`` for a binary reply (a stub escapes ``*`` so it is not read as RLE)."""
     if _TO_ESCAPE_RE.search(data) is None:
         return data
     return _TO_ESCAPE_RE.sub(lambda m: bytes((ESCAPE, m.group()[0] ^ 0x20)), data)
@@ -187,8 +187,8 @@ class Decoder:
     """Streaming decoder: feed it bytes as they arrive, get protocol events back.
 
     Outside a packet, ``+`` is an ACK, ``-`` a NAK, 0x03 an interrupt and any
-    other byte is noise. A ``$`` inside a packet restarts the packet (the
-    earlier one was truncated). Payloads longer than ``max_payload`` raw bytes
+    other byte is noise. A ``$`` inside a packet or its checksum starts a new
+    packet (the earlier one was cut short). Payloads longer than ``max_payload`` raw bytes
     are discarded without buffering and reported as a BadPacket.
     """
 
@@ -242,9 +242,13 @@ class Decoder:
                 self._state = _CHECKSUM
                 i = j + 1
             else:
-                need = 2 - len(self._cs)
-                self._cs += data[i:i + need]
-                i += need
+                b = data[i]
+                i += 1
+                if b == 0x24:  # '$' cannot be a checksum digit: the packet was cut short
+                    events.append(BadPacket("packet cut short", checksum_ok=False))
+                    self._start_body()
+                    continue
+                self._cs.append(b)
                 if len(self._cs) == 2:
                     events.append(self._finish())
         return events

@@ -2,8 +2,8 @@
 
 All-stop mode: a resume packet is answered by a stop reply once the
 machine stops (GDB manual, "Packets" and "Stop Reply Packets"). With one
-CPU there is one thing to run, so of a ``vCont``'s actions the leftmost that
-applies to the live world is used (the manual's leftmost-match rule).
+CPU there is one thing to run, so a ``vCont`` comes down to one action
+(see :func:`choose_action`).
 """
 from __future__ import annotations
 
@@ -119,11 +119,24 @@ def parse_vcont(args: bytes) -> List[VContAction]:
     return actions
 
 
+def choose_action(actions: List[VContAction], live: int) -> VContAction:
+    """The action for the one CPU: naming the live world, else naming any world, else default.
+
+    GDB names the thread it means to step and gives the rest a default
+    (``vCont;s:1;c``); a step asked for a world whose context is saved still
+    steps the CPU rather than letting the default run it.
+    """
+    named = [a for a in actions if a.thread not in (ALL_THREADS, ANY_THREAD)]
+    for a in named:
+        if a.thread == live:
+            return a
+    return named[0] if named else actions[0]
+
+
 def vcont(session: "Session", args: bytes) -> Reply:
     """``vCont;actions``: step, continue or range-step the machine."""
     actions = parse_vcont(args)
-    live = session.target.current_world()
-    chosen = next((a for a in actions if a.thread in (ALL_THREADS, ANY_THREAD, live)), actions[0])
+    chosen = choose_action(actions, session.target.current_world())
     if chosen.letter == "c":
         return _cont(session)
     if chosen.letter == "s":
@@ -147,6 +160,7 @@ def reverse(session: "Session", args: bytes) -> Reply:
 
 def kill(session: "Session", args: bytes) -> Reply:
     """``k``: reset the machine (the manual allows a power cycle) and end the session; no reply."""
+    session.points.clear()
     session.target.reset()
     session.machine.last_stop = None
     session.closed = True

@@ -89,4 +89,4 @@ def rcmd(session: "Session", args: bytes) -> Reply:
     except Exception as exc:  # a failing machine command must not end the session
         log.exception("monitor command %r failed", line)
         return console_packets(f"{line.split()[0]}: {exc}\n") + [E_GENERIC]
-    return console_packets(text) + [OK]
+    return console_packets(text or "") + [OK]

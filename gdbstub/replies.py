@@ -13,10 +13,10 @@ EMPTY = b""             # "unsupported packet" (GDB manual, "Packets")
 E_GENERIC = b"E01"      # the machine refused (unknown thread, read-only register, target error)
 E_FAULT = b"E14"        # memory access failed
 E_INVAL = b"E22"        # malformed packet or bad argument
-E_ANNEX = b"E00"        # qXfer: request malformed or annex invalid (manual, "General Query Packets")
+E_ANNEX = b"E00"        # qXfer: malformed or bad annex (manual, "General Query Packets")
 
 Reply = Union[bytes, List[bytes], None]
-"""What a handler returns: one payload, several (``O`` packets then the final one), or None for no reply."""
+"""A handler's answer: one payload, several (``O`` packets, then the last), or None (no reply)."""
 
 
 class Malformed(ValueError):

@@ -17,7 +17,7 @@ from hypdbg.core.debug import (DebugTarget, MemoryAccessError, RegisterError, Sp
                                StopKind)
 
 from .breakpoints import BreakpointTable
-from .codec import ACK, INTERRUPT, NAK, BadPacket, Decoder, Event, Packet, ProtocolError, frame
+from .codec import INTERRUPT, NAK, BadPacket, Decoder, Event, Packet, ProtocolError, frame
 from .monitor import MonitorRegistry, default_registry
 from .packets import dispatch, is_resume_packet
 from .replies import E_FAULT, E_GENERIC, E_INVAL, Malformed, as_list
@@ -60,7 +60,7 @@ class Session:
         self._lock = threading.Lock()
         self._running = False
         self._pending_interrupt = False
-        self._resume_outstanding = False
+        self._resumes_queued = 0
 
     # --- reader-thread side -------------------------------------------------
 
@@ -71,7 +71,7 @@ class Session:
             return False
         if isinstance(event, Packet) and is_resume_packet(event.payload):
             with self._lock:
-                self._resume_outstanding = True
+                self._resumes_queued += 1
         return True
 
     def interrupt(self) -> None:
@@ -79,7 +79,7 @@ class Session:
         with self._lock:
             if self._running:
                 self.target.request_stop()
-            elif self._resume_outstanding:
+            elif self._resumes_queued:
                 self._pending_interrupt = True
 
     def abort(self) -> None:
@@ -99,13 +99,24 @@ class Session:
                 out.append(self.process(event))
         return b"".join(out)
 
-    def process(self, event: Event) -> bytes:
-        """Bytes answering one event (never raises)."""
+    def process(self, event: Event, send_ack: Optional[Callable[[bytes], None]] = None) -> bytes:
+        """Bytes answering one event; raises only what ``send_ack`` raises.
+
+        With ``send_ack`` the ``+`` goes out before the packet is handled: GDB
+        resends a packet whose ack does not come within its timeout, and a
+        ``c`` is answered only when the machine stops.
+        """
         if isinstance(event, Packet):
             ack = b"" if self.no_ack else b"+"
+            if ack and send_ack is not None:
+                send_ack(ack)
+                ack = b""
             payloads = self.handle(event.payload)
-            with self._lock:
-                self._resume_outstanding = False
+            if is_resume_packet(event.payload):
+                with self._lock:  # a Ctrl-C that crossed this stop reply is void
+                    self._resumes_queued = max(0, self._resumes_queued - 1)
+                    if not self._resumes_queued:
+                        self._pending_interrupt = False
             return ack + self._frames(payloads)
         if event is NAK:
             return b"" if self.no_ack else self._last_frame
@@ -170,15 +181,13 @@ class Session:
         pc = self.target.read_register(self.regmap.pc.name) if self.regmap.pc else 0
         return StopEvent(kind=kind, pc=pc, world=self.target.current_world())
 
-    def report(self, event: StopEvent, console: bool = True) -> List[bytes]:
-        """Record a stop and build its reply (with ``O`` console text when answering a resume)."""
+    def report(self, event: StopEvent) -> List[bytes]:
+        """Record a stop; the answer to the resume: ``O`` console text, then the stop reply."""
         self.machine.last_stop = event
-        kwargs = dict(swbreak="swbreak+" in self.gdb_features,
-                      hwbreak="hwbreak+" in self.gdb_features,
-                      hw_addrs=self.points.hw_only)
-        if console:
-            return stop_packets(self.target, self.regmap, event, **kwargs)
-        return [stop_reply(self.target, self.regmap, event, **kwargs)]
+        return stop_packets(self.target, self.regmap, event,
+                            swbreak="swbreak+" in self.gdb_features,
+                            hwbreak="hwbreak+" in self.gdb_features,
+                            hw_addrs=self.points.hw_only)
 
     def last_stop_reply(self) -> bytes:
         """The reply to ``?``: the last stop, without console text."""

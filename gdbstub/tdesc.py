@@ -105,10 +105,10 @@ def threads_xml(worlds: Sequence[WorldInfo]) -> bytes:
 
 
 def thread_extra(world: WorldInfo) -> str:
-    """The text GDB shows beside a thread: the machine's own, else name and whether it runs."""
+    """The text GDB shows beside a thread: the machine's own, else whether the CPU is in it."""
     if world.extra:
         return world.extra
-    return f"{world.name}{' (live)' if world.live else ''}"
+    return "live" if world.live else "saved"
 
 
 def xfer_chunk(document: bytes, offset: int, length: int) -> bytes:

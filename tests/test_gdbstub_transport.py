@@ -1,0 +1,223 @@
+"""Transports and the server: TCP and pipes, clients coming and going, Ctrl-C, shutdown.
+
+Protocol expectations (GDB manual, Remote Protocol): packets are acked with
+``+`` until QStartNoAckMode ("Overview", "Packet Acknowledgment"); 0x03
+interrupts a running target ("Interrupts"); ``?`` is answered with a stop
+reply ("Packets").
+"""
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+from typing import Iterator, List, Tuple
+
+import pytest
+
+from gdbstub_fake import B_SELF, ENTRY, NOP, FakeTarget, demo_target
+from hypdbg.gdbstub.codec import Decoder, Packet, frame
+from hypdbg.gdbstub.server import Server, serve
+from hypdbg.gdbstub.transport import PipeConnection
+
+SVC_0 = 0xEF000000
+
+
+class RawClient:
+    """A minimal GDB stand-in speaking the protocol over a socket."""
+
+    def __init__(self, port: int) -> None:
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+        self.dec = Decoder()
+        self.acks = 0
+        self.pending: List[bytes] = []
+
+    def send(self, payload: bytes) -> None:
+        self.sock.sendall(frame(payload))
+
+    def packet(self) -> bytes:
+        while not self.pending:
+            data = self.sock.recv(65536)
+            if not data:
+                raise ConnectionError("server closed")
+            for ev in self.dec.feed(data):
+                if isinstance(ev, Packet):
+                    self.pending.append(ev.payload)
+                else:
+                    self.acks += 1
+        return self.pending.pop(0)
+
+    def wait_ack(self) -> None:
+        """Read until one more ``+`` has arrived."""
+        want = self.acks + 1
+        while self.acks < want:
+            for ev in self.dec.feed(self.sock.recv(1)):
+                if isinstance(ev, Packet):
+                    self.pending.append(ev.payload)
+                else:
+                    self.acks += 1
+
+    def ask(self, payload: bytes) -> bytes:
+        self.send(payload)
+        return self.packet()
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+@pytest.fixture
+def served() -> Iterator[Tuple[FakeTarget, Server, int]]:
+    target = demo_target()
+    server = Server(target)
+    ports: List[int] = []
+    ready = threading.Event()
+    th = threading.Thread(target=server.serve_tcp, daemon=True,
+                          kwargs=dict(port=0, ready_callback=lambda p: (ports.append(p),
+                                                                        ready.set())))
+    th.start()
+    assert ready.wait(5)
+    yield target, server, ports[0]
+    server.shutdown()
+    th.join(5)
+    assert not th.is_alive()
+
+
+def test_next_client_gets_fresh_protocol_state(served: Tuple[FakeTarget, Server, int]) -> None:
+    target, _, port = served
+    a = RawClient(port)
+    assert a.ask(b"QStartNoAckMode") == b"OK" and a.acks == 1
+    assert a.ask(b"Z0,40000008,4") == b"OK"
+    assert a.acks == 1  # no acks after no-ack mode
+    assert a.ask(b"D") == b"OK"
+    a.close()
+    b = RawClient(port)
+    assert b.ask(b"?").startswith(b"T05")
+    assert b.acks == 1  # acks are back for a new client
+    assert target.breakpoints == set()  # the previous client's breakpoint is gone
+    b.close()
+
+
+def test_interrupt_byte_stops_running_target(served: Tuple[FakeTarget, Server, int]) -> None:
+    target, _, port = served
+    c = RawClient(port)
+    c.send(b"s")
+    c.packet()
+    c.send(b"c")
+    assert target.running.wait(5)
+    # Overview: the ack comes when the packet is received, not when the machine stops
+    # (GDB resends a packet whose ack is late).
+    c.wait_ack()
+    c.sock.sendall(b"\x03")
+    assert c.packet().startswith(b"T02")
+    assert c.ask(b"?").startswith(b"T02")
+    c.close()
+
+
+def test_vanished_client_while_running(served: Tuple[FakeTarget, Server, int]) -> None:
+    target, _, port = served
+    c = RawClient(port)
+    c.sock.sendall(b"+$c#63")
+    assert target.running.wait(5)
+    c.sock.close()
+    deadline = time.monotonic() + 5
+    while target.running.is_set() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert not target.running.is_set()  # the machine was stopped, not left running
+    d = RawClient(port)
+    assert d.ask(b"?").startswith(b"T02")
+    d.close()
+
+
+def test_client_gone_mid_packet(served: Tuple[FakeTarget, Server, int]) -> None:
+    _, _, port = served
+    c = RawClient(port)
+    c.sock.sendall(b"$m4000")
+    c.close()
+    d = RawClient(port)
+    assert d.ask(b"m40000000,4") == b"010080e2"
+    d.close()
+
+
+def test_poweroff_resets_for_next_client(served: Tuple[FakeTarget, Server, int]) -> None:
+    target, _, port = served
+    target.load(ENTRY, [NOP, SVC_0])
+    before = target.reset_count
+    c = RawClient(port)
+    assert c.ask(b"c") == b"W00"
+    c.close()
+    d = RawClient(port)
+    assert d.ask(b"?").startswith(b"T05")
+    assert target.reset_count == before + 1
+    d.close()
+
+
+def test_shutdown_while_running() -> None:
+    target = FakeTarget()
+    target.load(ENTRY, [B_SELF])
+    server = Server(target)
+    ports: List[int] = []
+    ready = threading.Event()
+    th = threading.Thread(target=server.serve_tcp, daemon=True,
+                          kwargs=dict(port=0, ready_callback=lambda p: (ports.append(p),
+                                                                        ready.set())))
+    th.start()
+    assert ready.wait(5)
+    c = RawClient(ports[0])
+    c.send(b"c")
+    assert target.running.wait(5)
+    server.shutdown()
+    th.join(5)
+    assert not th.is_alive() and not target.running.is_set()
+    c.close()
+
+
+def test_serve_once_returns_after_one_client() -> None:
+    target = demo_target()
+    ports: List[int] = []
+    ready = threading.Event()
+    th = threading.Thread(target=serve, args=(target,), daemon=True,
+                          kwargs=dict(port=0, once=True,
+                                      ready_callback=lambda p: (ports.append(p), ready.set())))
+    th.start()
+    assert ready.wait(5)
+    c = RawClient(ports[0])
+    assert c.ask(b"qAttached") == b"1"
+    c.close()
+    th.join(5)
+    assert not th.is_alive()
+
+
+def test_pipe_transport() -> None:
+    to_stub_r, to_stub_w = os.pipe()
+    from_stub_r, from_stub_w = os.pipe()
+    server = Server(demo_target())
+    th = threading.Thread(target=server.serve_connection,
+                          args=(PipeConnection(to_stub_r, from_stub_w),), daemon=True)
+    th.start()
+    dec = Decoder()
+    os.write(to_stub_w, frame(b"m40000000,4"))
+    events: list = []
+    while not any(isinstance(e, Packet) for e in events):
+        events += dec.feed(os.read(from_stub_r, 4096))
+    assert [e.payload for e in events if isinstance(e, Packet)] == [b"010080e2"]
+    os.close(to_stub_w)  # GDB went away: end of stream ends the session
+    th.join(5)
+    assert not th.is_alive()
+    os.close(from_stub_r)
+
+
+def test_stepi_round_trip_rate(served: Tuple[FakeTarget, Server, int]) -> None:
+    """GDB's stepi loop is vCont;s then g: measure it over loopback (no-ack mode)."""
+    target, _, port = served
+    target.load(ENTRY, [NOP] * 4000)
+    c = RawClient(port)
+    c.ask(b"QStartNoAckMode")
+    n = 1000
+    start = time.perf_counter()
+    for _ in range(n):
+        assert c.ask(b"vCont;s:2;c")[:1] == b"T"
+        assert len(c.ask(b"g")) == 136
+    rate = n / (time.perf_counter() - start)
+    print(f"\nstepi+g round trips: {rate:.0f}/s")
+    assert rate > 200  # a regression guard far below the measured rate
+    c.close()
