@@ -37,6 +37,7 @@ GPR_IDS = (A.UC_ARM_REG_R0, A.UC_ARM_REG_R1, A.UC_ARM_REG_R2, A.UC_ARM_REG_R3,
            A.UC_ARM_REG_R12, A.UC_ARM_REG_SP, A.UC_ARM_REG_LR, A.UC_ARM_REG_PC)
 
 SCR_NS_HCE = 0x101  # SCR.NS | SCR.HCE: Non-secure, HVC enabled (DESIGN.md)
+NSACR_CP10_CP11 = 0xC00
 
 
 def _new_uc() -> Uc:
@@ -83,6 +84,9 @@ class Cpu:
         self._ctx = self.uc.context_save()
         self._ctx_buf = (ctypes.c_char * self._ctx.size).from_address(self._ctx.context.value)
         self.uc.reg_write(A.UC_ARM_REG_CP_REG, (15, 0, 0, 1, 1, 0, 0, SCR_NS_HCE))
+        # NSACR.CP10/CP11: the Non-secure side owns the FPU, as QEMU's boot sets it (else
+        # HCPTR.TCP10/11 read as one).
+        self.uc.reg_write(A.UC_ARM_REG_CP_REG, (15, 0, 0, 1, 1, 0, 2, NSACR_CP10_CP11))
 
     # -- general registers -------------------------------------------------
     def reg(self, n: int) -> int:

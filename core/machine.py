@@ -111,6 +111,7 @@ class Machine:
         self._watch_hit: Optional[tuple] = None
         self._taken = 0
         self._vi_forced = False
+        self._ran_free = False
         self._inputs: List[Callable[[], None]] = []
         self._vf_forced = False
         self._unmapped: Optional[Tuple[int, int, int]] = None
@@ -312,10 +313,14 @@ class Machine:
         if not hcptr & (3 << 10):
             return None
         word = self._insn_word(pc, thumb, 4)
-        simd = (word >> 25) == 0b1111001 or (word >> 24) == 0xF4 if not thumb else \
-            (word >> 24) & 0xEF == 0xEF or (word >> 24) == 0xF9
+        if thumb:
+            simd = (word >> 24) & 0xEF == 0xEF or (word >> 24) == 0xF9
+        else:
+            simd = (word >> 25) == 0b1111001 or (word >> 24) == 0xF4
         coproc = (word >> 8) & 0xF
-        if not simd and coproc not in (10, 11):
+        # VFP: CDP/MCR/MRC class (bits 27:24 = 1110) or LDC/STC class (27:25 = 110), cp10/cp11
+        vfp = ((word >> 24) & 0xF == 0xE or (word >> 25) & 0x7 == 0b110) and coproc in (10, 11)
+        if not simd and not vfp:
             return None
         if not hcptr & (1 << (coproc if coproc in (10, 11) else 10)):
             return None
@@ -461,9 +466,6 @@ class Machine:
     def _smc(self, pc: int, thumb: bool) -> None:
         cpu = self.cpu
         fid = cpu.reg(0)
-        if not psci.is_psci(fid):
-            self._take(Exc("undef", pc - 4, thumb, hsr=S.hsr(S.EC_UNKNOWN, 0)))
-            return
         res = psci.call(fid, cpu.reg(1), cpu.reg(2), cpu.reg(3), MPIDR)
         if res.r0 is not None:
             cpu.set_reg(0, res.r0 & 0xFFFFFFFF)
@@ -607,6 +609,12 @@ class Machine:
         self._unmapped = None
         self.mmu.pending = None
         self.counter.deadline = 1 << 62
+        self.uc.reg_write(UC_ARM_REG_ESR, ESR_SENTINEL)
+        if self._ran_free:
+            # Blocks translated by a free run carry no instruction-count check, and a
+            # chained loop among them would never honour count=1: translate afresh.
+            self.uc.ctl_flush_tb()
+            self._ran_free = False
         try:
             self.uc.emu_start(pc | int(cpu.thumb), UNTIL, count=1)
         except UcError as err:
@@ -628,13 +636,14 @@ class Machine:
     def run(self, max_insns: Optional[int] = None) -> Stop:
         """Run until something stops the machine (power-off, a stop request, the budget)."""
         end = None if max_insns is None else self.icount + max_insns
-        self._external_stop = False
+        self._ran_free = True
         pc = self.cpu.pc
         if pc in self.breakpoints:
             self._bp_skip = pc
         try:
             return self._run(end, max_insns)
         finally:
+            self._external_stop = False
             self._bp_skip = None
             if self._watch_hit is not None:
                 self._undo_watched_access()
@@ -672,6 +681,7 @@ class Machine:
 
     def _slice(self) -> None:
         cpu = self.cpu
+        self.uc.reg_write(UC_ARM_REG_ESR, ESR_SENTINEL)
         start_pc = cpu.pc
         begin = start_pc | int(cpu.thumb)
         self._unmapped = None

@@ -51,6 +51,7 @@ class Monitor:
             Command("when", "when", "the instruction count (virtual time)", self._when),
             Command("worlds", "worlds", "the worlds seen so far", self._worlds),
             Command("reset", "reset", "restart the image from its reset state", self._reset),
+            Command("help", "help", "this list", lambda args: "\n".join(self.help_lines()) + "\n"),
         ]
         self.commands: Dict[str, Command] = {c.name: c for c in cmds}
 

@@ -1,9 +1,9 @@
 """PSCI firmware at the SMC conduit, as QEMU's virt board with virtualization=on provides it.
 
-QEMU answers only the function IDs it knows (target/arm/psci.c: VERSION,
-MIGRATE_INFO_TYPE, AFFINITY_INFO, SYSTEM_RESET, SYSTEM_OFF, CPU_ON, CPU_OFF,
-CPU_SUSPEND, MIGRATE, and PSCI_FEATURES); any other SMC is UNDEFINED. With one
-CPU, CPU_ON always finds its target on or absent.
+Every SMC that HCR.TSC does not trap is a PSCI call, as on QEMU 7.2 (measured:
+an unknown function ID returns NOT_SUPPORTED, -1, as the SMC calling
+convention says, rather than being UNDEFINED). With one CPU, CPU_ON always
+finds its target on or absent.
 """
 from __future__ import annotations
 

@@ -205,6 +205,11 @@ class MachineTarget:
         if self._on_reset:
             self._on_reset()
 
+    def get_option(self, name: str) -> bool:
+        if name != "step_irq":
+            raise ValueError(f"unknown option {name!r}")
+        return self.step_irqs
+
     def set_option(self, name: str, value: bool) -> None:
         if name != "step_irq":
             raise ValueError(f"unknown option {name!r}")

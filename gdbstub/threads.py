@@ -39,11 +39,11 @@ def _worlds(session: "Session") -> Dict[int, WorldInfo]:
 def set_thread(session: "Session", args: bytes) -> Reply:
     """``H op thread-id``."""
     op, tid = args[:1], parse_thread_id(args[1:])
-    if op not in (b"g", b"c", b"m"):
-        raise Malformed("H needs g, c or m")
+    if op not in (b"g", b"c"):
+        raise Malformed("H needs g or c")
     if tid > 0 and tid not in _worlds(session):
         return E_GENERIC
-    if op in (b"g", b"m"):
+    if op == b"g":
         session.g_thread = tid if tid > 0 else None
     return OK
 

@@ -143,7 +143,7 @@ def build_bad_image(kind: str) -> Path:
     BUILD_DIR.mkdir(parents=True, exist_ok=True)
     if kind == "truncated":
         good = build_image("bad/jump_unmapped")
-        dest = BUILD_DIR / f"bad_truncated-{good.stem.rsplit('-', 1)[1]}.elf"
+        dest = BUILD_DIR / f"bad_truncated{TRUNCATE_AT}-{good.stem.rsplit('-', 1)[1]}.elf"
         if not dest.is_file():
             fd, tmp = tempfile.mkstemp(dir=BUILD_DIR)
             with os.fdopen(fd, "wb") as f:

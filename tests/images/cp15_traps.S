@@ -1,5 +1,5 @@
-@ CP15 accesses from Non-secure SVC trapped to Hyp (ARM ARM B1.14, HCR
-@ B4.1.65, HSTR B4.1.74; HSR ISS for EC 0x03 and 0x04 in B3.13.6): HCR.TVM,
+@ CP15 accesses from Non-secure SVC trapped to Hyp (ARM ARM B1.14; HCR and
+@ HSTR in B4.1; HSR ISS for EC 0x03 and 0x04 in B3.13.6): HCR.TVM,
 @ TID2, TID3, TAC, TTLB, TSW, TPC, TPU, TIDCP, and HSTR.T1, T15 and T2 (a
 @ 64-bit MCRR).  Each access uses a different Rt so that HSR.Rt is checked.
 @ The Hyp handler in lib.S prints VEC, HSR, ELR, SPSR and skips the access.

@@ -1,4 +1,5 @@
-@ Entries to Hyp mode (ARM ARM B1.8.?, B1.12 "Hyp mode", B3.13.6 HSR):
+@ Entries to Hyp mode (ARM ARM B1.8 "Exception handling", Hyp vector table;
+@ TakeHypTrapException; B3.13.6 HSR):
 @ HVC from Non-secure SVC (ARM and Thumb; Hyp Trap entry, 0x14), HVC and
 @ SVC executed in Hyp (0x08), an Undefined Instruction in Hyp (0x04), and,
 @ with HCR.TGE=1, an SVC and an Undefined Instruction from User mode routed
@@ -38,7 +39,8 @@ svc_hyp_next:
 udf_hyp_insn:
 	udf #0x99
 
-	@ HCR.TGE with IMO/FMO/AMO, as the architecture requires alongside TGE.
+	@ HCR.TGE, with AMO/IMO/FMO set as well: TGE routes asynchronous
+	@ exceptions to Hyp as those bits do.
 	MOV32 r0, HCR_TGE | HCR_AMO | HCR_IMO | HCR_FMO
 	mcr p15, 4, r0, c1, c1, 0
 	isb

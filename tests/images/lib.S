@@ -270,7 +270,7 @@ pl1_vectors:
 	PL1_STUB 0x1c
 
 @ The same in Thumb, for SCTLR.TE=1 (exceptions taken to PL1 in Thumb state).
-@ MRS reads CPSR.T as 0 (ARM ARM B9.3.8); these stubs, which run only if the
+@ MRS reads CPSR.T as 0 (ARM ARM B9.3, MRS); these stubs, which run only if the
 @ exception was entered in Thumb state, put it back.
 	.thumb
 .macro PL1_TSTUB offset

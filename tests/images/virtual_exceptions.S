@@ -1,4 +1,5 @@
-@ Virtual exceptions (ARM ARM B1.8.? "Virtual exceptions", HCR B4.1.65):
+@ Virtual exceptions (ARM ARM B1.8, virtual exceptions of the Virtualization
+@ Extensions; HCR in B4.1):
 @ HCR.VI with IMO, HCR.VF with FMO and HCR.VA with AMO, each taken by
 @ Non-secure SVC code as soon as it unmasks the class with CPS, at VBAR+0x18,
 @ +0x1C and +0x10.  The PL1 handler returns with the class masked; the Hyp
