@@ -61,6 +61,7 @@ def build_board(image_path: str, ram_mb: int = 256, load_addr: Optional[int] = N
         machine.add_device(dev)
     machine.gic = gic
     machine.timer = timer
+    gic.on_change = machine.interrupt_lines_changed
     if serial.startswith("tcp:"):
         _serve_serial_tcp(uart, serial[4:], machine)
     elif serial == "stdio" and uart_out is None:

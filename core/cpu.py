@@ -84,6 +84,10 @@ class Cpu:
         self._ctx = self.uc.context_save()
         self._ctx_buf = (ctypes.c_char * self._ctx.size).from_address(self._ctx.context.value)
         self.uc.reg_write(A.UC_ARM_REG_CP_REG, (15, 0, 0, 1, 1, 0, 0, SCR_NS_HCE))
+        # No exit address: emu_start's ``until`` would otherwise be translated like any code
+        # page, and fault under an MMU that does not map it.
+        self.uc.ctl_exits_enabled(True)
+        self.uc.ctl_set_exits([])
         # NSACR.CP10/CP11: the Non-secure side owns the FPU, as QEMU's boot sets it (else
         # HCPTR.TCP10/11 read as one).
         self.uc.reg_write(A.UC_ARM_REG_CP_REG, (15, 0, 0, 1, 1, 0, 2, NSACR_CP10_CP11))

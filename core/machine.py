@@ -20,7 +20,7 @@ from unicorn import (UC_ERR_EXCEPTION, UC_ERR_FETCH_UNMAPPED, UC_ERR_READ_UNMAPP
                      UC_HOOK_MEM_FETCH_UNMAPPED, UC_HOOK_MEM_READ_UNMAPPED,
                      UC_HOOK_MEM_WRITE_UNMAPPED, UC_HOOK_TLB_FILL, UC_HOOK_MEM_READ, UC_HOOK_MEM_WRITE, UC_MEM_FETCH, UC_MEM_WRITE,
                      UC_PROT_ALL, UC_TLB_VIRTUAL, UcError)
-from unicorn.arm_const import UC_ARM_REG_ESR
+from unicorn.arm_const import UC_ARM_REG_ESR, UC_ARM_REG_FPEXC
 from unicorn.unicorn_const import UC_CTL_IO_WRITE, UC_CTL_TLB_FLUSH
 
 from . import cp15, psci
@@ -42,6 +42,7 @@ DEFAULT_RAM_MB = 256
 PAGE = 1024                       # unicorn's ARM target page (TLB fill granularity)
 UNTIL = 0xFFFFFFFE                # an address emu_start never reaches on its own
 ESR_SENTINEL = 0xFFFFFFFF         # WFE/YIELD leave ESR unchanged: this tells them apart
+FPEXC_EN = 1 << 30
 HCR_AMO = 1 << 5
 HCR_VA = 1 << 8
 HCR_TGE = 1 << 27
@@ -109,6 +110,9 @@ class Machine:
         self.breakpoints: Dict[int, int] = {}
         self.watchpoints: Dict[Tuple[int, int, str], int] = {}
         self._watch_hit: Optional[tuple] = None
+        self._align_hook: Optional[int] = None
+        self._fpexc_saved: Optional[int] = None
+        self._align_fault: Optional[tuple] = None
         self._taken = 0
         self._vi_forced = False
         self._ran_free = False
@@ -178,6 +182,7 @@ class Machine:
         self._halted = False
         self._stop = None
         self.mmu.pending = None
+        self._fpexc_saved = None
         self._last_vector = None
         for dev in self.devices:
             reset = getattr(dev, "reset", None)
@@ -218,7 +223,23 @@ class Machine:
         spsr = cpu.spsr if (cpsr & MODE_MASK) not in (USR, 0x1F) else 0
         self.worlds.contexts[key] = Context(regs, cpsr, spsr, self.icount)
 
+    def _force_fp_traps(self) -> None:
+        """HCPTR.TCP10/11 trap VFP/SIMD use outside Hyp (B4.1.73), which unicorn does not
+        model; it does UNDEF them while FPEXC.EN=0. So on the way out of Hyp with the trap
+        set, EN is cleared in the CPU (the true FPEXC kept aside, restored at the next entry
+        to Hyp) and the UNDEF is turned into the HCPTR trap by ``_hcptr_trap``."""
+        if self._fpexc_saved is None and self.cpu.sysreg("HCPTR") & (3 << 10):
+            fpexc = self.uc.reg_read(UC_ARM_REG_FPEXC)
+            self._fpexc_saved = fpexc
+            self.uc.reg_write(UC_ARM_REG_FPEXC, fpexc & ~FPEXC_EN)
+
+    def _restore_fpexc(self) -> None:
+        if self._fpexc_saved is not None:
+            self.uc.reg_write(UC_ARM_REG_FPEXC, self._fpexc_saved)
+            self._fpexc_saved = None
+
     def _before_exception(self, exc: Exc, cpsr: int) -> None:
+        self._restore_fpexc()
         mode = cpsr & MODE_MASK
         self._save_context(self._world_of(mode), exc.ret, cpsr)
 
@@ -401,8 +422,8 @@ class Machine:
             return True
         if reg is not None and reg.name in _TRANSLATION_REGS and not insn.read:
             self.flush_tlb()
-            if reg.name == "HCR":
-                self.counter.deadline = self.counter.retired(site.va)
+            if reg.name in ("HCR", "SCTLR", "HSCTLR"):
+                self.counter.deadline = 0
         return False
 
     def _cp_trap(self, site: Site, insn: CpInsn) -> None:
@@ -447,6 +468,7 @@ class Machine:
             return
         elr = cpu.elr_hyp
         self._save_context(HYPERVISOR, site.va, cpu.cpsr)
+        self._force_fp_traps()
         world = WorldKey("guest", (cpu.sysreg("VTTBR") >> 48) & 0xFF) if cpu.sysreg("HCR") & 1 else HOST
         rec = self.worlds.record_eret(world, elr, self.icount)
         self.counter.deadline = 0
@@ -587,6 +609,47 @@ class Machine:
         self._watch_hit = (self.uc.context_save(), pc, address, old, self.counter.retired(pc))
         self._request_stop(Stop("watchpoint", data_addr=address, watch_kind=kind))
 
+    def _update_alignment_check(self) -> None:
+        """SCTLR.A / HSCTLR.A: unicorn checks no alignment, so while either is set a memory
+        hook checks every access (B3.12.8); it is removed again when both are clear."""
+        want = bool(self.cpu.sysreg("SCTLR") & 2 or self.cpu.sysreg("HSCTLR") & 2)
+        if want and self._align_hook is None:
+            self._align_hook = self.uc.hook_add(UC_HOOK_MEM_READ | UC_HOOK_MEM_WRITE, self._on_align)
+        elif not want and self._align_hook is not None:
+            self.uc.hook_del(self._align_hook)
+            self._align_hook = None
+
+    def _on_align(self, uc: object, access: int, address: int, size: int, value: int, _d: object) -> None:
+        if not address & (size - 1) or self._align_fault is not None:
+            return
+        cpu = self.cpu
+        reg = "HSCTLR" if cpu.mode == HYP else "SCTLR"
+        if not cpu.sysreg(reg) & 2:
+            return
+        pc = cpu.pc
+        self._align_fault = (self.uc.context_save(), pc, address, access == UC_MEM_WRITE,
+                             self.counter.retired(pc))
+        self.uc.emu_stop()
+
+    def _take_alignment_fault(self) -> None:
+        """Undo the misaligned access (it completed inside unicorn) and take the abort."""
+        ctx, pc, address, write, count = self._align_fault  # type: ignore[misc]
+        self._align_fault = None
+        self.uc.context_restore(ctx)
+        self.counter.count = count
+        cpu = self.cpu
+        thumb = cpu.thumb
+        if cpu.mode == HYP:
+            exc = Exc("dabt", pc, thumb, hsr=S.hsr(S.EC_DABT_HYP, 0x21 | (0x40 if write else 0), il=False),
+                      hyp_fault_regs={"HDFAR": address})
+        else:
+            lpae = bool(cpu.sysreg("TTBCR") & (1 << 31))
+            dfsr = (0x221 if lpae else 0x1) | (0x800 if write else 0)
+            exc = Exc("dabt", pc, thumb, tge_abort=True, fault_regs={"DFSR": dfsr, "DFAR": address},
+                      hsr=S.hsr(S.EC_DABT, 0x21 | (0x40 if write else 0), il=False),
+                      hyp_fault_regs={"HDFAR": address})
+        self._take(exc)
+
     def _undo_watched_access(self) -> None:
         ctx, pc, address, old, count = self._watch_hit  # type: ignore[misc]
         self._watch_hit = None
@@ -610,6 +673,7 @@ class Machine:
         self.mmu.pending = None
         self.counter.deadline = 1 << 62
         self.uc.reg_write(UC_ARM_REG_ESR, ESR_SENTINEL)
+        self._update_alignment_check()
         if self._ran_free:
             # Blocks translated by a free run carry no instruction-count check, and a
             # chained loop among them would never honour count=1: translate afresh.
@@ -624,6 +688,8 @@ class Machine:
             if self._taken == 0:
                 self.counter.count = start + 1
         self._bp_skip = None
+        if self._align_fault is not None:
+            self._take_alignment_fault()
         if self._watch_hit is not None:
             self._undo_watched_access()
         if self._stop is not None:
@@ -682,6 +748,7 @@ class Machine:
     def _slice(self) -> None:
         cpu = self.cpu
         self.uc.reg_write(UC_ARM_REG_ESR, ESR_SENTINEL)
+        self._update_alignment_check()
         start_pc = cpu.pc
         begin = start_pc | int(cpu.thumb)
         self._unmapped = None
@@ -691,6 +758,9 @@ class Machine:
         except UcError as err:
             self._sync_count(cpu.pc)
             self._emu_error(err)
+            return
+        if self._align_fault is not None:
+            self._take_alignment_fault()
             return
         if self._stop is None and not self._external_stop and self.icount < self.counter.deadline \
                 and not self._halted and self._after_wfi():
@@ -783,18 +853,7 @@ class Machine:
         if self.timer is not None:
             self.timer.update()
         cpu = self.cpu
-        hcr = cpu.sysreg("HCR")
-        new = hcr
-        for line, bit, attr in ((gic.virq_line(), 1 << 7, "_vi_forced"), (gic.vfiq_line(), 1 << 6, "_vf_forced")):
-            if line and not hcr & bit:
-                new |= bit
-                setattr(self, attr, True)
-            elif not line and getattr(self, attr):
-                new &= ~bit
-                setattr(self, attr, False)
-        if new != hcr:
-            cpu.set_sysreg("HCR", new)
-            hcr = new
+        hcr = self._sync_virtual_lines()
         cpsr = cpu.cpsr
         mode = cpsr & MODE_MASK
         if hcr & HCR_VA and hcr & HCR_AMO and mode not in (HYP,) and not cpsr & CPSR_A \
@@ -805,6 +864,31 @@ class Machine:
             if line and routing.irq_unmasked(kind, mode, cpsr, hcr):
                 self._take(Exc(kind, cpu.pc, cpu.thumb))
                 return
+
+    def _sync_virtual_lines(self) -> int:
+        """OR the GIC's virtual IRQ/FIQ outputs into HCR.VI/VF (as QEMU ORs its VIRQ/VFIQ
+        inputs), withdrawing only what was added here; returns the resulting HCR."""
+        gic = self.gic
+        hcr = self.cpu.sysreg("HCR")
+        new = hcr
+        for line, bit, attr in ((gic.virq_line(), 1 << 7, "_vi_forced"), (gic.vfiq_line(), 1 << 6, "_vf_forced")):
+            if line and not hcr & bit:
+                new |= bit
+                setattr(self, attr, True)
+            elif not line and getattr(self, attr):
+                new &= ~bit
+                setattr(self, attr, False)
+        if new != hcr:
+            self.cpu.set_sysreg("HCR", new)
+        return new
+
+    def interrupt_lines_changed(self) -> None:
+        """The GIC's outputs moved (called from device accesses): the virtual lines take
+        effect at once, before unicorn can take a stale VIRQ at the next block; physical
+        ones at the next block boundary."""
+        if self.gic is not None:
+            self._sync_virtual_lines()
+        self.counter.deadline = 0
 
     def _masked_pending(self) -> bool:
         """An interrupt or virtual abort is pending but masked where the CPU is now."""

@@ -392,9 +392,6 @@ UNKNOWN_VALUES = {("virtual_exceptions", "vabt", "DFAR")}
 
 # Architecture hypdbg does not model yet: strict xfails on hypdbg, still asserting the ARM ARM.
 HYPDBG_MISSING: Dict[Tuple[str, str], str] = {
-    ("pl1_exceptions", "align_ldr"): "SCTLR.A alignment checking of ordinary loads is not modelled",
-    ("hyp_traps", "vfp_hcptr"): "HCPTR.TCP10/11 traps of VFP instructions run with FPEXC.EN=1 "
-                                "are not modelled (unicorn executes them)",
 }
 
 
