@@ -46,6 +46,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=_int, default=1234)
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--stdio", action="store_true", help="speak the protocol on stdin/stdout")
+    gdb = sub.add_parser("gdb", help="serve an image and start GDB connected to it")
+    _add_machine_options(gdb)
+    gdb.add_argument("--gdb", help="the GDB to run (default gdb-multiarch or arm-none-eabi-gdb)")
+    gdb.add_argument("--ex", action="append", default=[], metavar="CMD",
+                     help="a GDB command to run after connecting (repeatable)")
+    gdb.add_argument("--batch", action="store_true", help="run GDB in batch mode")
     demo = sub.add_parser("demo", help="serve the built-in world-switch demo")
     demo.add_argument("--no-tui", action="store_true")
     demo.add_argument("--broken", action="store_true", help="the variant with a world-switch bug")
@@ -103,6 +109,9 @@ def main(argv: Optional[List[str]] = None) -> int:
         if args.command == "serve":
             from .serve import cmd_serve
             return cmd_serve(args)
+        if args.command == "gdb":
+            from .serve import cmd_gdb
+            return cmd_gdb(args)
         if args.command == "demo":
             from .serve import cmd_demo
             return cmd_demo(args)

@@ -59,3 +59,57 @@ def cmd_demo(args: argparse.Namespace) -> int:
         return 2
     return _serve(str(image), args, banner="\nhypdbg: try 'monitor catch hvc', 'continue', "
                                            "'info threads', 'monitor exits'")
+
+
+GDB_SCRIPT = Path(__file__).resolve().parent / "gdbstub" / "hypdbg.gdb"
+
+
+def cmd_gdb(args: argparse.Namespace) -> int:
+    """Serve IMAGE on a free loopback port and run GDB connected to it, with our commands."""
+    import shutil
+    import socket
+    import subprocess
+    import time
+
+    image = args.kernel or args.image
+    if not image:
+        print("hypdbg: no image given", file=sys.stderr)
+        return 64
+    gdb = args.gdb or shutil.which("gdb-multiarch") or shutil.which("arm-none-eabi-gdb")
+    if gdb is None:
+        print("hypdbg: neither gdb-multiarch nor arm-none-eabi-gdb is installed", file=sys.stderr)
+        return 2
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    cmd = [sys.executable, "-m", "hypdbg.cli", "serve", image, "--port", str(port), "-m", str(args.mem),
+           "--reset-mode", args.reset_mode]
+    if args.load_addr is not None:
+        cmd += ["--load-addr", hex(args.load_addr)]
+    server = subprocess.Popen(cmd, stderr=subprocess.PIPE)
+    try:
+        deadline = time.time() + 30
+        while True:
+            if server.poll() is not None:
+                sys.stderr.write(server.stderr.read().decode() if server.stderr else "")
+                return 2
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                if time.time() > deadline:
+                    print("hypdbg: the stub did not start", file=sys.stderr)
+                    return 2
+                time.sleep(0.05)
+        gdb_cmd = [gdb, "-q", "-ex", "set architecture arm", "-x", str(GDB_SCRIPT)]
+        if image.endswith(".elf") or open(image, "rb").read(4) == b"\x7fELF":
+            gdb_cmd += ["-ex", f"file {image}"]
+        gdb_cmd += ["-ex", f"target remote 127.0.0.1:{port}"]
+        for command in args.ex:
+            gdb_cmd += ["-ex", command]
+        if args.batch:
+            gdb_cmd.insert(1, "-batch")
+        return subprocess.call(gdb_cmd)
+    finally:
+        server.kill()
+        server.wait()

@@ -732,6 +732,8 @@ class Machine:
                 for action in inputs:
                     action()
             self._deliver_interrupts()
+            if self._stop is not None:
+                continue
             deadline = self.icount + SLICE
             if end is not None:
                 deadline = min(deadline, end)

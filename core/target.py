@@ -54,15 +54,16 @@ class MachineTarget:
         key = self._key(world)
         if key is not None:
             ctx = self.m.worlds.contexts.get(key)
-            if ctx is not None:
-                if name in ("r0", "r1", "r2", "r3", "r4", "r5", "r6", "r7", "r8", "r9", "r10",
-                            "r11", "r12"):
-                    return ctx.regs[int(name[1:])]
-                idx = {"sp": 13, "lr": 14, "pc": 15}.get(name)
-                if idx is not None:
-                    return ctx.regs[idx]
-                if name == "cpsr":
-                    return ctx.cpsr
+            if ctx is None:
+                raise RegisterError(f"{key.label} has not run yet: no saved context")
+            if name in ("r0", "r1", "r2", "r3", "r4", "r5", "r6", "r7", "r8", "r9", "r10",
+                        "r11", "r12"):
+                return ctx.regs[int(name[1:])]
+            idx = {"sp": 13, "lr": 14, "pc": 15}.get(name)
+            if idx is not None:
+                return ctx.regs[idx]
+            if name == "cpsr":
+                return ctx.cpsr
         return self._read_live(name)
 
     def _read_live(self, name: str) -> int:
