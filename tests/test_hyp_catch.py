@@ -96,5 +96,6 @@ def test_hypdbg_gdb_command_loads_the_script():
                           "--ex", "worlds"], capture_output=True, text=True, timeout=60,
                          stdin=subprocess.DEVNULL)
     assert res.returncode == 0, res.stderr
-    assert "HSR      0x4a000002" in res.stdout
-    assert 'Thread 3 "guest vmid 1"' in res.stdout
+    out = res.stdout + res.stderr                  # GDB prints monitor output on either
+    assert "HSR      0x4a000002" in out
+    assert 'Thread 3 "guest vmid 1"' in out
