@@ -52,7 +52,9 @@ def build_parser() -> argparse.ArgumentParser:
     gdb.add_argument("--ex", action="append", default=[], metavar="CMD",
                      help="a GDB command to run after connecting (repeatable)")
     gdb.add_argument("--batch", action="store_true", help="run GDB in batch mode")
-    demo = sub.add_parser("demo", help="serve the built-in world-switch demo")
+    sub.add_parser("tui", help="full-screen debugger: host and guest contexts side by side "
+                               "(hypdbg tui [IMAGE | --connect HOST:PORT])", add_help=False)
+    demo = sub.add_parser("demo", help="the built-in world-switch demo in the TUI (or served)")
     demo.add_argument("--no-tui", action="store_true")
     demo.add_argument("--broken", action="store_true", help="the variant with a world-switch bug")
     demo.add_argument("--port", type=_int, default=1234)
@@ -98,6 +100,10 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv and argv[0] == "tui":
+        from .tui.main import main as tui_main
+        return tui_main(argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:

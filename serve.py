@@ -57,6 +57,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if not image.exists():
         print(f"hypdbg: demo image {image} is missing", file=sys.stderr)
         return 2
+    if not args.no_tui and sys.stdin.isatty() and sys.stdout.isatty():
+        from .tui.main import main as tui_main
+        return tui_main([str(image)])
     return _serve(str(image), args, banner="\nhypdbg: try 'monitor catch hvc', 'continue', "
                                            "'info threads', 'monitor exits'")
 

@@ -79,15 +79,19 @@ def _read_stdin(uart: Pl011, machine: Machine) -> None:
         return
 
     def pump() -> None:
-        while True:
-            try:
-                data = os.read(fd, 4096)
-            except OSError:
-                return
-            if not data:
-                return
-            machine.post_input(lambda d=data: uart.feed(d))
+        try:
+            while True:
+                try:
+                    data = os.read(fd, 4096)
+                except OSError:
+                    return
+                if not data:
+                    return
+                machine.post_input(lambda d=data: uart.feed(d))
+        finally:
+            machine.input_closed()
 
+    machine.input_sources += 1
     threading.Thread(target=pump, daemon=True).start()
 
 
@@ -105,11 +109,15 @@ def _serve_serial_tcp(uart: Pl011, port_text: str, machine: Machine) -> None:
     srv.listen(1)
 
     def pump() -> None:
-        conn, _ = srv.accept()
-        while True:
-            data = conn.recv(4096)
-            if not data:
-                return
-            machine.post_input(lambda d=data: uart.feed(d))
+        try:
+            conn, _ = srv.accept()
+            while True:
+                data = conn.recv(4096)
+                if not data:
+                    return
+                machine.post_input(lambda d=data: uart.feed(d))
+        finally:
+            machine.input_closed()
 
+    machine.input_sources += 1
     threading.Thread(target=pump, daemon=True).start()

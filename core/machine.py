@@ -32,7 +32,7 @@ from .hyp import routing
 from .hyp import syndrome as S
 from .intercept import CpIntercept, Site
 from .loader import Image
-from .timer import TICKS_PER_INSN
+from .timer import COUNTER_HZ, TICKS_PER_INSN
 from .timerregs import timer_access_site
 from .mmu import Mmu
 from .worlds import HOST, HYPERVISOR, Context, WorldKey, Worlds
@@ -46,6 +46,8 @@ FPEXC_EN = 1 << 30
 HCR_AMO = 1 << 5
 HCR_VA = 1 << 8
 HCR_TGE = 1 << 27
+LOOP_INSNS = 4                    # aborts this close together, repeatedly, are an exception loop
+FAST_SLICE = 200_000              # --fast: instructions between looks at the host clock
 SLICE = 1 << 22                   # instructions per slice when nothing else is due
 QEMU_MIDR = 0x414FC0F0            # Cortex-A15 r4p0, as QEMU 7.2 reports it
 MPIDR = 0x80000000                # uniprocessor, affinity 0.0.0
@@ -117,6 +119,8 @@ class Machine:
         self._vi_forced = False
         self._ran_free = False
         self._inputs: List[Callable[[], None]] = []
+        self.input_sources = 0           # live input threads that may still wake a WFI
+        self._wake = threading.Event()
         self._vf_forced = False
         self._unmapped: Optional[Tuple[int, int, int]] = None
         self._bp_skip: Optional[int] = None
@@ -125,6 +129,7 @@ class Machine:
         self._external_stop = False
         self._last_vector: Optional[int] = None
         self._fault_loop = 0
+        self._last_fault_icount = 0
         self._halted = False
         self.idle_insns = 0
         self.timer = None
@@ -179,6 +184,7 @@ class Machine:
         self.worlds.reset()
         self.counter.count = 0
         self.idle_insns = 0
+        self._t0 = time.perf_counter_ns()
         self._halted = False
         self._stop = None
         self.mmu.pending = None
@@ -203,7 +209,10 @@ class Machine:
 
     @property
     def vtime(self) -> int:
-        """Virtual time in instructions: retired ones plus those skipped while idle."""
+        """Virtual time in instruction units: retired instructions plus those skipped while
+        idle; with ``--fast``, elapsed host time at the counter frequency instead."""
+        if not self.deterministic:
+            return (time.perf_counter_ns() - self._t0) * COUNTER_HZ // (1_000_000_000 * TICKS_PER_INSN)
         return self.counter.count + self.idle_insns
 
     # -- worlds --------------------------------------------------------------
@@ -269,6 +278,7 @@ class Machine:
         """Thread-safe: make a running ``run`` return ``interrupted`` soon."""
         self._external_stop = True
         self.uc.emu_stop()
+        self._wake.set()
 
     def _sync_count(self, pc: int) -> None:
         """Correct the block count when a block ended early at ``pc``."""
@@ -737,9 +747,11 @@ class Machine:
             deadline = self.icount + SLICE
             if end is not None:
                 deadline = min(deadline, end)
-            nxt = self._next_timer_insns()
+            nxt = self._next_timer_insns() if self.deterministic else None
             if nxt is not None:
                 deadline = max(self.icount, min(deadline, nxt - self.idle_insns))
+            if not self.deterministic:
+                deadline = min(deadline, self.icount + FAST_SLICE)
             if self._masked_pending():
                 # Unmasking (CPSIE, MSR, an exception return) ends a translation block, so
                 # looking again at every block boundary takes the interrupt right after it.
@@ -814,11 +826,17 @@ class Machine:
             self._request_stop(Stop("fault", f"instruction fetch from {exc.ret:#010x} aborts, "
                                              f"and that is the abort vector itself"))
             return
+        # A loop is the handler aborting again before it could do anything: the same vector
+        # within a few instructions, many times over. (An MMIO emulator takes one abort per
+        # access, from different instructions, and is not a loop.)
+        tight = self._last_vector is not None and self.icount - self._last_fault_icount <= LOOP_INSNS
         entry = self._take(exc)
-        if self._last_vector == entry.vector and self._fault_loop > 8:
-            self._request_stop(Stop("fault", f"exception loop at vector {entry.vector:#010x}"))
-        self._fault_loop = self._fault_loop + 1 if self._last_vector == entry.vector else 0
+        if tight and self._last_vector == entry.vector and self._fault_loop > 8:
+            self._request_stop(Stop("fault", f"exception loop: aborts keep entering the vector at "
+                                             f"{entry.vector:#010x} (last at {exc.ret:#010x})"))
+        self._fault_loop = self._fault_loop + 1 if tight and self._last_vector == entry.vector else 0
         self._last_vector = entry.vector
+        self._last_fault_icount = self.icount
 
     def _idle(self) -> None:
         """The CPU executed WFI with nothing pending: skip ahead to the next timer deadline."""
@@ -826,11 +844,19 @@ class Machine:
             return
         nxt = self._next_timer_insns()
         if nxt is None:
+            if self.input_sources > 0:
+                # only input can wake the CPU: wait for it (or for a stop request)
+                self._wake.wait()
+                self._wake.clear()
+                return
             self._request_stop(Stop("fault", f"WFI at {self.cpu.pc - 4:#010x} with no interrupt "
                                              f"that could wake the CPU"))
             return
         if nxt > self.vtime:
-            self.idle_insns += nxt - self.vtime
+            if self.deterministic:
+                self.idle_insns += nxt - self.vtime
+            else:
+                time.sleep(min(0.05, (nxt - self.vtime) * TICKS_PER_INSN / COUNTER_HZ))
 
     def _interrupt_pending(self) -> bool:
         if self.gic is None:
@@ -915,6 +941,13 @@ class Machine:
         with self._stop_lock:
             self._inputs.append(action)
         self.counter.deadline = 0
+        self._wake.set()
+
+    def input_closed(self) -> None:
+        """Thread-safe: an input source (stdin, a serial socket) reached its end."""
+        with self._stop_lock:
+            self.input_sources -= 1
+        self._wake.set()
 
     def reevaluate(self) -> None:
         """Stop at the next block boundary so interrupt state is looked at again."""

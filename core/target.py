@@ -15,7 +15,7 @@ from . import cp15, regmap
 from .cpu import HYP, MODE_MASK
 from .debug import (MemoryAccessError, RegisterError, RegisterInfo, Space, StopEvent, StopKind,
                     WorldInfo)
-from .machine import Machine, Stop
+from .machine import ID_OVERRIDES, MPIDR, Machine, Stop
 from .worlds import HOST, HYPERVISOR, WorldKey
 
 _KIND = {"poweroff": StopKind.POWEROFF, "limit": StopKind.LIMIT, "breakpoint": StopKind.BREAKPOINT,
@@ -84,6 +84,10 @@ class MachineTarget:
             mode, field = regmap.BANKED[name]
             return cpu.banked(mode, field)
         upper = name.upper()
+        if upper in ID_OVERRIDES:
+            return ID_OVERRIDES[upper]       # what the CPU's own MRC reads in Hyp mode
+        if upper == "MPIDR":
+            return MPIDR
         if upper in cp15.BY_NAME:
             return cpu.sysreg(upper)
         raise RegisterError(f"unknown register {name!r}")

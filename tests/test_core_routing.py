@@ -27,10 +27,10 @@ def test_irq_routing_and_masking():
     # routed to Hyp from PL1, CPSR.I does not mask it
     assert routing.irq_unmasked("irq", SVC, 0x80 | SVC, HCR_IMO)
     assert not routing.irq_unmasked("irq", SVC, 0x80 | SVC, 0)
-    # in Hyp, CPSR.I masks; with IMO=0 the IRQ targets PL1 and is never taken in Hyp
+    # in Hyp, an IRQ is taken to Hyp whatever IMO says (B1.9.11), CPSR.I masks it
     assert not routing.irq_unmasked("irq", HYP, 0x80 | HYP, HCR_IMO)
     assert routing.irq_unmasked("irq", HYP, HYP, HCR_IMO)
-    assert not routing.irq_unmasked("irq", HYP, HYP, 0)
+    assert routing.irq_unmasked("irq", HYP, HYP, 0)
 
 
 def test_pl1_targets_table_b1_3():

@@ -55,10 +55,10 @@ def irq_unmasked(kind: str, from_mode: int, cpsr: int, hcr: int) -> bool:
     """Whether a pending physical IRQ/FIQ is taken now (B1.8.6, armv7-virt.md 2.2):
     routed to Hyp from PL0/PL1 it ignores CPSR.I/F; otherwise CPSR masks it."""
     bit = 0x80 if kind == "irq" else 0x40
-    route = HCR_IMO if kind == "irq" else HCR_FMO
     if from_mode == HYP:
-        # never taken to a lower mode: only a Hyp-routed interrupt, and CPSR masks it
-        return bool(hcr & (route | HCR_TGE)) and not (cpsr & bit)
+        # TakePhysicalIRQException (B1.9.11): from Hyp mode it is taken to Hyp whatever
+        # HCR.IMO/FMO say, masked by CPSR.I/F (QEMU 7.2 agrees)
+        return not (cpsr & bit)
     if routes_to_hyp(kind, from_mode, hcr):
         return True
     return not (cpsr & bit)
