@@ -15,11 +15,18 @@ Builds the compute-bound images in bench/images (GNU as/ld, linked at
 
 Instruction counts come from the formulas in the image sources, so
 MIPS = instructions / seconds; the counted modes must reproduce them exactly.
-Times are the best of ``--repeat`` runs. ``--quick`` uses small sizes.
+Command-line runs are sized up (one calibration run) to last about 1.5 s
+(0.3 s with ``--quick``) beyond start-up. Times are CPU times (of the child
+process for commands, of the emulating thread here), which other work on the
+machine disturbs far less than wall time; ``--wall`` measures wall time.
+Each figure is the best of ``--repeat`` interleaved rounds.
 """
 from __future__ import annotations
 
 import argparse
+import math
+import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -37,6 +44,7 @@ RAM_MB = 64
 PSCI_SYSTEM_OFF = 0x84000008
 UNTIL = 0xFFFFFFFE
 SLICE = 1 << 22          # instructions per slice, as the machine's run loop uses
+MAX_SCALE = 40           # at most this many times the default size for command-line runs
 QEMU = ["qemu-system-arm", "-M", "virt,virtualization=on", "-cpu", "cortex-a15",
         "-nographic", "-m", "128", "-monitor", "none", "-serial", "null"]
 QEMU_ICOUNT = ["-icount", "shift=0,sleep=off"]
@@ -47,19 +55,26 @@ class Workload:
     """An image, the symbol that sizes it, and its retired-instruction count from the source."""
 
     name: str
+    source: str
     param: str
     full: int
     quick: int
     insns: Callable[[int], int]
+    defs: Tuple[Tuple[str, int], ...] = ()
+
+
+def _mem_insns(bufsz: int) -> Callable[[int], int]:
+    return lambda n: 1 + n * (2 + 5 * (bufsz // 64) + 2) + 2
 
 
 WORKLOADS: List[Workload] = [
-    Workload("intloop", "ITERS", 60_000_000, 12_000_000, lambda n: 1 + 5 * n + 2),
-    Workload("memloop", "PASSES", 900, 180, lambda n: 1 + n * (2 + 5 * 65536 + 2) + 2),
-    Workload("branchy", "ITERS", 24_000_000, 5_000_000, lambda n: 3 + 13 * n + 2),
-    Workload("thumbloop", "ITERS", 50_000_000, 10_000_000, lambda n: 3 + 6 * n + 1 + 2),
+    Workload("intloop", "intloop", "ITERS", 60_000_000, 12_000_000, lambda n: 1 + 5 * n + 2),
+    Workload("memloop", "memloop", "PASSES", 900, 180, _mem_insns(0x400000)),
+    Workload("memsmall", "memloop", "PASSES", 60_000, 12_000, _mem_insns(0x10000), (("BUFSZ", 0x10000),)),
+    Workload("branchy", "branchy", "ITERS", 24_000_000, 5_000_000, lambda n: 3 + 13 * n + 2),
+    Workload("thumbloop", "thumbloop", "ITERS", 50_000_000, 10_000_000, lambda n: 3 + 6 * n + 1 + 2),
 ]
-EMPTY = Workload("empty", "ITERS", 0, 0, lambda n: 2)
+EMPTY = Workload("empty", "empty", "ITERS", 0, 0, lambda n: 2)
 
 
 def build_image(w: Workload, n: int) -> Tuple[Path, Path]:
@@ -67,11 +82,12 @@ def build_image(w: Workload, n: int) -> Tuple[Path, Path]:
     BUILD.mkdir(exist_ok=True)
     stem = BUILD / f"{w.name}-{n}"
     obj, elf, raw = stem.with_suffix(".o"), stem.with_suffix(".elf"), stem.with_suffix(".bin")
-    src = IMAGES / f"{w.name}.S"
-    if not elf.exists() or elf.stat().st_mtime < max(src.stat().st_mtime,
-                                                     (IMAGES / "common.inc").stat().st_mtime):
-        subprocess.run(["arm-none-eabi-as", "-I", str(IMAGES), "--defsym", f"{w.param}={n}",
-                        "-o", str(obj), str(src)], check=True)
+    src = IMAGES / f"{w.source}.S"
+    newest = max(src.stat().st_mtime, (IMAGES / "common.inc").stat().st_mtime)
+    if not raw.exists() or raw.stat().st_mtime < newest:
+        defs = [a for k, v in ((w.param, n),) + w.defs for a in ("--defsym", f"{k}={v}")]
+        subprocess.run(["arm-none-eabi-as", "-I", str(IMAGES)] + defs + ["-o", str(obj), str(src)],
+                       check=True)
         subprocess.run(["arm-none-eabi-ld", "-Ttext=0x40000000", "-e", "_start", "-o", str(elf),
                         str(obj)], check=True)
         subprocess.run(["arm-none-eabi-objcopy", "-O", "binary", str(elf), str(raw)], check=True)
@@ -79,18 +95,46 @@ def build_image(w: Workload, n: int) -> Tuple[Path, Path]:
 
 
 # -- QEMU -------------------------------------------------------------------------
+CLOCK = {"cpu": True}    # True: CPU time (robust when other work shares the cores); False: wall time
+
+
+def now() -> float:
+    """This process's clock: CPU time of the calling thread, or wall time."""
+    return time.thread_time() if CLOCK["cpu"] else time.perf_counter()
+
+
+def children_cpu() -> float:
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return ru.ru_utime + ru.ru_stime
+
+
 def time_cmd(cmd: List[str], timeout: float = 600) -> float:
-    t0 = time.perf_counter()
+    """Seconds ``cmd`` took: CPU time of the child (all its threads) or wall time."""
+    c0, t0 = children_cpu(), time.perf_counter()
     res = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                          stderr=subprocess.PIPE, timeout=timeout)
-    dt = time.perf_counter() - t0
+    wall, cpu = time.perf_counter() - t0, children_cpu() - c0
     if res.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)}: exit {res.returncode}: {res.stderr.decode()[-300:]}")
-    return dt
+    return cpu if CLOCK["cpu"] else wall
 
 
 def best(fn: Callable[[], float], repeat: int) -> float:
+    """Shortest of ``repeat`` timings: the least disturbed by other load."""
     return min(fn() for _ in range(repeat))
+
+
+def scaled_size(w: Workload, n: int, cmd: List[str], startup: float, target: float,
+                timeout: float) -> int:
+    """Size at which ``cmd`` runs ``w`` for about ``target`` seconds beyond start-up, so that
+    start-up jitter stays small against the run (calibrated with one run at size ``n``)."""
+    try:
+        dt = time_cmd(cmd + [str(build_image(w, n)[0])], timeout) - startup
+    except subprocess.TimeoutExpired:
+        return n
+    if dt >= target:
+        return n
+    return n * min(MAX_SCALE, math.ceil(target / max(dt, 0.01)))
 
 
 # -- unicorn harness ------------------------------------------------------------------
@@ -136,9 +180,9 @@ class Harness:
 
 def run_free(raw: bytes) -> Tuple[float, Optional[int]]:
     h = Harness(raw)
-    t0 = time.perf_counter()
+    t0 = now()
     h.uc.emu_start(RAM_BASE, UNTIL)
-    dt = time.perf_counter() - t0
+    dt = now() - t0
     h.check()
     assert h.done
     return dt, None
@@ -149,25 +193,25 @@ def run_counted(raw: bytes, native: bool) -> Tuple[float, Optional[int]]:
     h = Harness(raw)
     bc = BlockCounter(h.uc, native=native)
     begin = RAM_BASE
-    t0 = time.perf_counter()
+    t0 = now()
     while not h.done:
         bc.deadline = bc.count + SLICE
         h.uc.emu_start(begin, UNTIL)
         h.check()
         begin = h.begin()
-    dt = time.perf_counter() - t0
+    dt = now() - t0
     return dt, bc.count
 
 
 def run_count_slices(raw: bytes) -> Tuple[float, Optional[int]]:
     h = Harness(raw)
     begin = RAM_BASE
-    t0 = time.perf_counter()
+    t0 = now()
     while not h.done:
         h.uc.emu_start(begin, UNTIL, count=SLICE)
         h.check()
         begin = h.begin()
-    dt = time.perf_counter() - t0
+    dt = now() - t0
     return dt, None
 
 
@@ -186,7 +230,10 @@ def ratio(a: Optional[float], b: Optional[float]) -> str:
 
 def table(title: str, head: List[str], rows: List[List[str]]) -> str:
     widths = [max(len(r[i]) for r in [head] + rows) for i in range(len(head))]
-    line = lambda r: "| " + " | ".join(c.rjust(w) for c, w in zip(r, widths)) + " |"
+
+    def line(r: List[str]) -> str:
+        return "| " + " | ".join(c.rjust(w) for c, w in zip(r, widths)) + " |"
+
     sep = "|" + "|".join("-" * (w + 2) for w in widths) + "|"
     return "\n".join([title, "", line(head), sep] + [line(r) for r in rows])
 
@@ -199,8 +246,13 @@ def main(argv: Optional[List[str]] = None) -> int:
     ap.add_argument("--python", action="store_true",
                     help="also the Python block hook (at 1/20 of the size: it is slow)")
     ap.add_argument("--hypdbg", action="store_true", help="also `python -m hypdbg.cli run` (and --fast)")
+    ap.add_argument("--timeout", type=float, default=60.0,
+                    help="seconds allowed per hypdbg run (default 60)")
+    ap.add_argument("--wall", action="store_true",
+                    help="time with the wall clock instead of CPU time (only on an idle machine)")
     ap.add_argument("--no-qemu", action="store_true")
     args = ap.parse_args(argv)
+    CLOCK["cpu"] = not args.wall
 
     for tool in ("arm-none-eabi-as", "arm-none-eabi-ld", "arm-none-eabi-objcopy"):
         if shutil.which(tool) is None:
@@ -214,49 +266,59 @@ def main(argv: Optional[List[str]] = None) -> int:
 
     chosen = WORKLOADS if not args.only else [w for w in WORKLOADS if w.name in args.only.split(",")]
     rep = max(1, args.repeat)
+    target = 0.3 if args.quick else 1.5
     empty_elf, _ = build_image(EMPTY, 0)
-    q0 = best(lambda: time_cmd(QEMU + ["-kernel", str(empty_elf)]), rep + 1) if qemu else None
-    qi0 = best(lambda: time_cmd(QEMU + QEMU_ICOUNT + ["-kernel", str(empty_elf)]), rep + 1) if qemu else None
     hyp_cmd = [sys.executable, "-m", "hypdbg.cli", "run"]
-    h0 = best(lambda: time_cmd(hyp_cmd + [str(empty_elf)]), rep) if args.hypdbg else None
-    hf0 = best(lambda: time_cmd(hyp_cmd + ["--fast", str(empty_elf)]), rep) if args.hypdbg else None
+    base: Dict[str, List[str]] = {}
+    if qemu:
+        base["qemu"] = QEMU + ["-kernel"]
+        base["qemu_icount"] = QEMU + QEMU_ICOUNT + ["-kernel"]
+    if args.hypdbg:
+        base["hypdbg"] = hyp_cmd
+        base["hypdbg_fast"] = hyp_cmd + ["--fast"]
+    startup = {key: best(lambda: time_cmd(cmd + [str(empty_elf)]), rep + 1) for key, cmd in base.items()}
 
     res: Dict[str, Dict[str, Optional[float]]] = {}
     bad: List[str] = []
+    notes: List[str] = []
     for w in chosen:
         n = w.quick if args.quick else w.full
+        small = max(1, n // 20)
         elf, rawp = build_image(w, n)
         raw = rawp.read_bytes()
-        insns = w.insns(n)
-        r: Dict[str, Optional[float]] = {"insns": float(insns)}
-        print(f"bench: {w.name} ({insns:,} instructions) ...", file=sys.stderr, flush=True)
-        if qemu:
-            r["qemu"] = mips(insns, best(lambda: time_cmd(QEMU + ["-kernel", str(elf)]), rep) - q0)
-            r["qemu_icount"] = mips(insns, best(lambda: time_cmd(QEMU + QEMU_ICOUNT + ["-kernel", str(elf)]),
-                                                rep) - qi0)
+        raw_small = build_image(w, small)[1].read_bytes() if args.python else b""
+        print(f"bench: {w.name} ({w.insns(n):,} instructions) ...", file=sys.stderr, flush=True)
 
-        def measure(key: str, fn: Callable[[], Tuple[float, Optional[int]]], size: int) -> None:
-            want = w.insns(size)
-            times = []
-            for _ in range(rep):
-                dt, count = fn()
-                times.append(dt)
-                if count is not None and count != want:
-                    bad.append(f"{w.name} {key}: counted {count:,}, the source says {want:,}")
-            r[key] = mips(want, min(times))
-
-        measure("free", lambda: run_free(raw), n)
-        measure("counted_c", lambda: run_counted(raw, True), n)
-        measure("count_slices", lambda: run_count_slices(raw), n)
+        # (key, run, size): run() gives (seconds, count or None); commands have start-up subtracted.
+        modes: List[Tuple[str, Callable[[], Tuple[float, Optional[int]]], int]] = []
+        for key, cmd in base.items():
+            size = scaled_size(w, n, cmd, startup[key], target, args.timeout)
+            img = str(build_image(w, size)[0])
+            modes.append((key, lambda cmd=cmd, key=key, img=img: (time_cmd(cmd + [img], args.timeout)
+                                                                  - startup[key], None), size))
+        modes += [("free", lambda: run_free(raw), n),
+                  ("counted_c", lambda: run_counted(raw, True), n),
+                  ("count_slices", lambda: run_count_slices(raw), n)]
         if args.python:
-            small = max(1, n // 20)
-            _, raw_small = build_image(w, small)
-            rs = raw_small.read_bytes()
-            measure("counted_py", lambda: run_counted(rs, False), small)
-        if args.hypdbg:
-            r["hypdbg"] = mips(insns, best(lambda: time_cmd(hyp_cmd + [str(elf)]), rep) - h0)
-            r["hypdbg_fast"] = mips(insns, best(lambda: time_cmd(hyp_cmd + ["--fast", str(elf)]), rep) - hf0)
-        res[w.name] = r
+            modes.append(("counted_py", lambda: run_counted(raw_small, False), small))
+        times: Dict[str, List[float]] = {key: [] for key, _, _ in modes}
+        timed_out = set()
+        for _ in range(rep):                       # rounds interleave the modes against load changes
+            for key, run, size in modes:
+                if key in timed_out:
+                    continue
+                try:
+                    dt, count = run()
+                except subprocess.TimeoutExpired:
+                    timed_out.add(key)
+                    notes.append(f"{w.name}: {key} timed out after {args.timeout:.0f} s "
+                                 f"(figure shown is an upper bound)")
+                    times[key].append(args.timeout)
+                    continue
+                times[key].append(dt)
+                if count is not None and count != w.insns(size):
+                    bad.append(f"{w.name} {key}: counted {count:,}, the source says {w.insns(size):,}")
+        res[w.name] = {key: mips(w.insns(size), min(times[key])) for key, _, size in modes}
 
     def col(key: str) -> List[Optional[float]]:
         return [res[w][key] if key in res[w] else None for w in res]
@@ -267,8 +329,11 @@ def main(argv: Optional[List[str]] = None) -> int:
 
     names = list(res)
     print()
-    print(f"sizes: {'quick' if args.quick else 'full'}; slices of {SLICE:,} instructions; best of {rep}; "
-          f"QEMU start-up subtracted: {fmt(q0 and q0 * 1e3)} ms plain, {fmt(qi0 and qi0 * 1e3)} ms -icount")
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    print(f"sizes: {'quick' if args.quick else 'full'}; slices of {SLICE:,} instructions; best of {rep} "
+          f"interleaved rounds; {'wall' if args.wall else 'CPU'} time; load average {load:.2f} "
+          f"on {os.cpu_count()} CPUs")
+    print("start-up subtracted: " + ", ".join(f"{k} {v * 1e3:.0f} ms" for k, v in startup.items()))
     print()
     rows = []
     for w in names + ["geomean"]:
@@ -295,10 +360,11 @@ def main(argv: Optional[List[str]] = None) -> int:
             get = (lambda k: res[w].get(k)) if w != "geomean" else (lambda k: geo(col(k)))
             rows.append([w, fmt(get("qemu_icount")), fmt(get("hypdbg")), ratio(get("hypdbg"), get("qemu_icount")),
                          fmt(get("qemu")), fmt(get("hypdbg_fast")), ratio(get("hypdbg_fast"), get("qemu"))])
-        print(table(f"hypdbg run (start-up subtracted: {fmt(h0 and h0 * 1e3)} ms, "
-                    f"--fast {fmt(hf0 and hf0 * 1e3)} ms), MIPS:",
+        print(table("hypdbg run (python -m hypdbg.cli run ELF), MIPS:",
                     ["workload", "qemu -icount", "hypdbg run", "ratio", "qemu", "hypdbg run --fast", "ratio"],
                     rows))
+    for note in notes:
+        print(f"note: {note}")
     if bad:
         print("\nCOUNT MISMATCH:\n  " + "\n  ".join(bad))
         return 1

@@ -11,10 +11,11 @@ from __future__ import annotations
 import ctypes
 import struct
 from functools import lru_cache
-from typing import Dict, Optional
+from typing import Dict, Optional, Tuple
 
 from unicorn import Uc, UC_ARCH_ARM, UC_MODE_ARM, UcError
 from unicorn import arm_const as A
+from unicorn.unicorn_py3.unicorn import uclib
 
 from . import cp15
 
@@ -75,11 +76,32 @@ def elr_hyp_offset() -> int:
     raise RuntimeError("unicorn: ELR_hyp not found in the CPU context")
 
 
+class _CpReg(ctypes.Structure):
+    """unicorn's ``uc_arm_cp_reg`` (what UC_ARM_REG_CP_REG reads and writes)."""
+
+    _fields_ = (("cp", ctypes.c_uint32), ("is64", ctypes.c_uint32), ("sec", ctypes.c_uint32),
+                ("crn", ctypes.c_uint32), ("crm", ctypes.c_uint32), ("opc1", ctypes.c_uint32),
+                ("opc2", ctypes.c_uint32), ("val", ctypes.c_uint64))
+
+
 class Cpu:
-    """A Non-secure Cortex-A15 with the Virtualization Extensions."""
+    """A Non-secure Cortex-A15 with the Virtualization Extensions.
+
+    Registers are read and written with ``uc_reg_read``/``uc_reg_write`` straight
+    through ctypes into preallocated buffers: the binding's generic path costs several
+    microseconds a call, and an exit to Hyp reads dozens of registers.
+    """
 
     def __init__(self) -> None:
         self.uc = _new_uc()
+        self._uch = self.uc._uch
+        self._read = uclib.uc_reg_read
+        self._write = uclib.uc_reg_write
+        self._u32 = ctypes.c_uint32()
+        self._u32_ref = ctypes.byref(self._u32)
+        self._u64 = ctypes.c_uint64()
+        self._u64_ref = ctypes.byref(self._u64)
+        self._cp: Dict[str, Tuple[_CpReg, object]] = {}
         self._elr_off = elr_hyp_offset()
         self._ctx = self.uc.context_save()
         self._ctx_buf = (ctypes.c_char * self._ctx.size).from_address(self._ctx.context.value)
@@ -93,28 +115,47 @@ class Cpu:
         self.uc.reg_write(A.UC_ARM_REG_CP_REG, (15, 0, 0, 1, 1, 0, 2, NSACR_CP10_CP11))
 
     # -- general registers -------------------------------------------------
+    def read_id(self, reg_id: int) -> int:
+        """A 32-bit register by unicorn id, the fast way."""
+        self._read(self._uch, reg_id, self._u32_ref)
+        return self._u32.value
+
+    def write_id(self, reg_id: int, value: int) -> None:
+        self._u32.value = value & 0xFFFFFFFF
+        self._write(self._uch, reg_id, self._u32_ref)
+
     def reg(self, n: int) -> int:
-        return self.uc.reg_read(GPR_IDS[n])
+        self._read(self._uch, GPR_IDS[n], self._u32_ref)
+        return self._u32.value
+
+    def regs(self) -> list:
+        """r0-r15 in one go."""
+        read, uch, ref, buf = self._read, self._uch, self._u32_ref, self._u32
+        out = []
+        for reg_id in GPR_IDS:
+            read(uch, reg_id, ref)
+            out.append(buf.value)
+        return out
 
     def set_reg(self, n: int, value: int) -> None:
         if n == 15:
             self.set_pc(value)
         else:
-            self.uc.reg_write(GPR_IDS[n], value & 0xFFFFFFFF)
+            self.write_id(GPR_IDS[n], value)
 
     @property
     def pc(self) -> int:
-        return self.uc.reg_read(A.UC_ARM_REG_PC)
+        return self.read_id(A.UC_ARM_REG_PC)
 
     def set_pc(self, value: int, thumb: Optional[bool] = None) -> None:
         """Write PC keeping (or setting) the Thumb state: unicorn takes T from PC bit 0."""
         if thumb is None:
             thumb = bool(self.cpsr & CPSR_T)
-        self.uc.reg_write(A.UC_ARM_REG_PC, (value & ~1) | int(thumb))
+        self.write_id(A.UC_ARM_REG_PC, (value & ~1) | int(thumb))
 
     @property
     def cpsr(self) -> int:
-        return self.uc.reg_read(A.UC_ARM_REG_CPSR)
+        return self.read_id(A.UC_ARM_REG_CPSR)
 
     @property
     def mode(self) -> int:
@@ -128,23 +169,26 @@ class Cpu:
         """Write the whole CPSR, mode included (into Hyp through User mode, as unicorn requires)."""
         value &= 0xFFFFFFFF
         cur = self.cpsr
+        cpsr_id = A.UC_ARM_REG_CPSR
         if (value & MODE_MASK) != (cur & MODE_MASK):
-            self.uc.reg_write(A.UC_ARM_REG_CPSR, value)
+            if (value & MODE_MASK) == HYP and (cur & MODE_MASK) != USR:
+                self.write_id(cpsr_id, (cur & ~MODE_MASK) | USR)   # Hyp is reachable from User only
+            self.write_id(cpsr_id, value)
             if self.mode != (value & MODE_MASK):
-                self.uc.reg_write(A.UC_ARM_REG_CPSR, (cur & ~MODE_MASK) | USR)
-                self.uc.reg_write(A.UC_ARM_REG_CPSR, value)
+                self.write_id(cpsr_id, (cur & ~MODE_MASK) | USR)
+                self.write_id(cpsr_id, value)
             if self.mode != (value & MODE_MASK):
                 raise RuntimeError(f"unicorn refused the switch to mode {value & MODE_MASK:#x}")
         else:
-            self.uc.reg_write(A.UC_ARM_REG_CPSR, value)
+            self.write_id(cpsr_id, value)
 
     @property
     def spsr(self) -> int:
         """SPSR of the current mode (SPSR_hyp in Hyp)."""
-        return self.uc.reg_read(A.UC_ARM_REG_SPSR)
+        return self.read_id(A.UC_ARM_REG_SPSR)
 
     def set_spsr(self, value: int) -> None:
-        self.uc.reg_write(A.UC_ARM_REG_SPSR, value & 0xFFFFFFFF)
+        self.write_id(A.UC_ARM_REG_SPSR, value)
 
     # -- banked registers --------------------------------------------------
     def banked(self, mode: int, name: str) -> int:
@@ -200,14 +244,26 @@ class Cpu:
         self.uc.context_restore(self._ctx)
 
     # -- cp15 ---------------------------------------------------------------
+    def _cpreg(self, name: str) -> Tuple[_CpReg, object]:
+        entry = self._cp.get(name)
+        if entry is None:
+            r = cp15.BY_NAME[name]
+            buf = _CpReg(15, int(r.is64), 0, r.crn, r.crm, r.opc1, r.opc2, 0)
+            entry = self._cp[name] = (buf, ctypes.byref(buf))
+        return entry
+
     def sysreg(self, name: str) -> int:
-        r = cp15.BY_NAME[name]
-        return self.uc.reg_read(A.UC_ARM_REG_CP_REG, (15, int(r.is64), 0, r.crn, r.crm, r.opc1, r.opc2))
+        buf, ref = self._cpreg(name)
+        if self._read(self._uch, A.UC_ARM_REG_CP_REG, ref):
+            raise UcError(self._read(self._uch, A.UC_ARM_REG_CP_REG, ref))
+        return buf.val
 
     def set_sysreg(self, name: str, value: int) -> None:
-        r = cp15.BY_NAME[name]
-        self.uc.reg_write(A.UC_ARM_REG_CP_REG,
-                          (15, int(r.is64), 0, r.crn, r.crm, r.opc1, r.opc2, value))
+        buf, ref = self._cpreg(name)
+        buf.val = value & 0xFFFFFFFFFFFFFFFF
+        err = self._write(self._uch, A.UC_ARM_REG_CP_REG, ref)
+        if err:
+            raise UcError(err)
 
     def cp_read(self, is64: bool, crn: int, opc1: int, crm: int, opc2: int) -> Optional[int]:
         """Raw cp15 read by encoding; None where unicorn has no such register."""
@@ -219,4 +275,4 @@ class Cpu:
     @property
     def esr(self) -> int:
         """The syndrome unicorn computed for the last exception (HSR layout, never cleared)."""
-        return self.uc.reg_read(A.UC_ARM_REG_ESR)
+        return self.read_id(A.UC_ARM_REG_ESR)

@@ -11,7 +11,9 @@
  * does not count the block: a stop requested inside a block hook makes the
  * block exit before its first instruction (the exit check is emitted after
  * the hook), so emu_start returns with PC at that block and the count equal
- * to the instructions retired.
+ * to the instructions retired. In exact mode a block that would carry the
+ * count past the deadline is refused too (its shape is kept), so that the
+ * caller can run the remainder up to the deadline exactly.
  *
  * ARM blocks hold size / 4 instructions; Thumb blocks are decoded (16- and
  * 32-bit instructions). Each block's count and state are cached by start
@@ -22,7 +24,6 @@
  */
 #include <stddef.h>
 #include <stdint.h>
-#include <string.h>
 
 /* The builder passes the binding's constants: FC_REG_CPSR, FC_PROT_EXEC. */
 #if !defined(FC_REG_CPSR) || !defined(FC_PROT_EXEC)
@@ -39,7 +40,7 @@ _Static_assert(FC_REG_CPSR == UC_ARM_REG_CPSR, "binding and header disagree on C
 _Static_assert(FC_PROT_EXEC == UC_PROT_EXEC, "binding and header disagree on UC_PROT_EXEC");
 #endif
 
-#define FC_ABI 2
+#define FC_ABI 3
 #define FC_CACHE_BITS 14
 #define FC_CACHE_SIZE (1u << FC_CACHE_BITS)
 #define FC_MAX_BLOCK 4096u   /* TCG ends a block at 512 instructions: at most 2 KiB */
@@ -55,7 +56,7 @@ typedef uc_err (*fc_vmem_read_fn)(uc_engine *uc, uint64_t address, int prot,
 /*
  * Shared with Python (ctypes mirror in fastcount.py); fc_state_size lets the
  * loader refuse a mismatched build. Fields Python writes while emulation may
- * be running (deadline, stop_request, enabled) are read once per block.
+ * be running (deadline, stop_request, enabled, exact) are read once per block.
  */
 typedef struct fc_state {
     uint64_t count;         /* instructions counted (retired, once corrected) */
@@ -67,6 +68,8 @@ typedef struct fc_state {
     uint32_t last_thumb;    /* 1 if it was Thumb code */
     uint32_t enabled;       /* 0: the hook returns at once (paused) */
     uint32_t stop_request;  /* nonzero: stop at the next block like a deadline stop */
+    uint32_t exact;         /* nonzero: also refuse a block that would run past the deadline */
+    uint32_t reserved;
     uint64_t blocks;        /* blocks counted */
     uint64_t misses;        /* blocks not found in the cache (CPSR read, Thumb decoded) */
     uint64_t read_errors;   /* Thumb blocks whose bytes could not be read */
@@ -162,6 +165,11 @@ void fc_block(uc_engine *uc, uint64_t address, uint32_t size, void *user_data)
     n = shape & FC_SHAPE_INSNS;
     s->last_thumb = (shape & FC_SHAPE_THUMB) != 0;
     s->last_insns = n;
+    if (s->exact && s->count + n > s->deadline) {
+        s->last_counted = 0;   /* refused, shape kept: the caller finishes up to the deadline */
+        s->emu_stop(uc);
+        return;
+    }
     s->last_counted = n;
     s->count += n;
     s->blocks++;
@@ -186,12 +194,4 @@ uint64_t fc_retired(fc_state *s, uc_engine *uc, uint64_t pc)
     else
         done = thumb_span(s, uc, s->last_addr, (uint32_t)off);
     return s->count - s->last_counted + done;
-}
-
-/* Forget the last block, so that a corrected count is not corrected twice. */
-void fc_forget_block(fc_state *s)
-{
-    s->last_counted = 0;
-    s->last_insns = 0;
-    s->last_size = 0;
 }

@@ -51,11 +51,11 @@ from pathlib import Path
 from typing import Callable, Dict, List, Optional, Tuple
 
 import unicorn
-from unicorn import UC_HOOK_BLOCK, UC_PROT_EXEC, Uc, UcError
+from unicorn import UC_HOOK_BLOCK, UC_HOOK_CODE, UC_PROT_EXEC, Uc, UcError
 from unicorn.arm_const import UC_ARM_REG_CPSR
 
 NO_DEADLINE = 1 << 63
-ABI = 2
+ABI = 3
 CACHE_BITS = 14
 CACHE_SIZE = 1 << CACHE_BITS
 SHAPE_THUMB = 0x8000
@@ -79,6 +79,8 @@ class _State(ctypes.Structure):
         ("last_thumb", ctypes.c_uint32),
         ("enabled", ctypes.c_uint32),
         ("stop_request", ctypes.c_uint32),
+        ("exact", ctypes.c_uint32),
+        ("reserved", ctypes.c_uint32),
         ("blocks", ctypes.c_uint64),
         ("misses", ctypes.c_uint64),
         ("read_errors", ctypes.c_uint64),
@@ -203,7 +205,6 @@ def load_native(auto_build: bool = True) -> Optional[ctypes.CDLL]:
             raise RuntimeError(f"{path}: built for another layout of the shared state")
         lib.fc_retired.restype = ctypes.c_uint64
         lib.fc_retired.argtypes = [ctypes.POINTER(_State), ctypes.c_void_p, ctypes.c_uint64]
-        lib.fc_forget_block.argtypes = [ctypes.POINTER(_State)]
         _native_lib = lib
     except (OSError, RuntimeError) as e:
         _native_error = str(e)
@@ -224,6 +225,14 @@ def thumb_insns(code: bytes) -> int:
     return n
 
 
+def thumb_offset(code: bytes, k: int) -> int:
+    """Byte offset of the ``k``-th Thumb instruction (from 0) in ``code``."""
+    off = 0
+    for _ in range(k):
+        off += 4 if (code[off + 1] >> 3) >= 0x1D else 2
+    return off
+
+
 class BlockCounter:
     """Counts retired instructions per translation block and stops ``emu_start`` at a deadline.
 
@@ -234,13 +243,18 @@ class BlockCounter:
     def __init__(self, uc: Uc, native: Optional[bool] = None) -> None:
         self.uc = uc
         mode = os.environ.get(_ENV_MODE, "")
-        want_native = native if native is not None else mode != "python"
-        lib = load_native() if want_native else None
-        if native is True and lib is None or mode == "native" and lib is None and native is not False:
-            raise RuntimeError(f"fastcount: C helper unavailable: {native_error()}")
+        if native is None:
+            native = mode != "python"
+            required = mode == "native"
+        else:
+            required = native
+        self._vmem = _vmem_read_fn()
+        lib = load_native() if native and self._vmem is not None else None
+        if lib is None and required:
+            reason = native_error() if self._vmem is not None else "this libunicorn has no uc_vmem_read"
+            raise RuntimeError(f"fastcount: C helper unavailable: {reason}")
         self.native = lib is not None
         self._lib = lib
-        self._vmem = _vmem_read_fn()
         self._st = _State()
         self._st.deadline = NO_DEADLINE
         self._st.enabled = 1
@@ -249,9 +263,7 @@ class BlockCounter:
             ul = _uclib()
             self._st.emu_stop = ctypes.cast(ul.uc_emu_stop, ctypes.c_void_p).value
             self._st.reg_read = ctypes.cast(ul.uc_reg_read, ctypes.c_void_p).value
-            self._st.vmem_read = ctypes.cast(self._vmem, ctypes.c_void_p).value if self._vmem else None
-            if self._vmem is None:
-                raise RuntimeError("fastcount: this libunicorn has no uc_vmem_read")
+            self._st.vmem_read = ctypes.cast(self._vmem, ctypes.c_void_p).value
             handle = ctypes.c_size_t()
             err = ul.uc_hook_add(uc._uch, ctypes.byref(handle), UC_HOOK_BLOCK,
                                  ctypes.cast(lib.fc_block, ctypes.c_void_p),
@@ -284,7 +296,12 @@ class BlockCounter:
         shape = self._shape(address, size)
         n = shape & (SHAPE_THUMB - 1)
         st.last_thumb = int(bool(shape & SHAPE_THUMB))
-        st.last_insns = st.last_counted = n
+        st.last_insns = n
+        if st.exact and st.count + n > st.deadline:
+            st.last_counted = 0
+            uc.emu_stop()
+            return
+        st.last_counted = n
         st.count += n
         st.blocks += 1
 
@@ -374,6 +391,56 @@ class BlockCounter:
         """True if the last block seen was refused (deadline or ``request_stop``): PC is its start."""
         st = self._st
         return st.last_counted == 0 and st.last_size != 0
+
+    @property
+    def exact(self) -> bool:
+        """True: a block that would carry the count past the deadline is refused as well."""
+        return bool(self._st.exact)
+
+    @exact.setter
+    def exact(self, value: bool) -> None:
+        self._st.exact = int(bool(value))
+
+    def deadline_address(self) -> Optional[int]:
+        """After an exact-mode stop short of the deadline: where, in the refused block, the count
+        reaches it (the instruction that must not run yet). None if there is nothing to finish."""
+        st = self._st
+        if not self.stopped_at_deadline or st.count >= st.deadline or st.last_insns == 0:
+            return None
+        k = st.deadline - st.count
+        if k >= st.last_insns:
+            return None
+        if not st.last_thumb:
+            return st.last_addr + 4 * k
+        code = self._read_code(st.last_addr, st.last_size)
+        if code is None:
+            return None
+        return st.last_addr + thumb_offset(code, k)
+
+    def finish_to_deadline(self, run: Callable[[], None]) -> None:
+        """Run the rest of the refused block up to the deadline exactly, through ``run()`` (the
+        caller's emu_start from the current PC). A code hook bound to the deadline address stops
+        there; its block is retranslated so the hook takes effect, and again afterwards. If the
+        block ends early (an exception), the deadline applies at the next block as usual."""
+        target = self.deadline_address()
+        if target is None:
+            return
+        uc = self.uc
+
+        def stop(uc_: Uc, address: int, size: int, _d: object) -> None:
+            self.count = self.retired(address)
+            uc_.emu_stop()
+
+        handle = uc.hook_add(UC_HOOK_CODE, stop, begin=target, end=target)
+        uc.ctl_remove_cache(target, target + 4)
+        exact = self.exact
+        self.exact = False
+        try:
+            run()
+        finally:
+            self.exact = exact
+            uc.hook_del(handle)
+            uc.ctl_remove_cache(target, target + 4)
 
     def retired(self, pc: int) -> int:
         """The count if execution left the last block at ``pc`` (the next instruction to run)."""

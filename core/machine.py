@@ -41,7 +41,8 @@ RAM_BASE = 0x40000000
 DEFAULT_RAM_MB = 256
 PAGE = 1024                       # unicorn's ARM target page (TLB fill granularity)
 UNTIL = 0xFFFFFFFE                # an address emu_start never reaches on its own
-ESR_SENTINEL = 0xFFFFFFFF         # WFE/YIELD leave ESR unchanged: this tells them apart
+ESR_SENTINEL = 0xFFFFFFFF         # written after each exception so a stale syndrome is never reused
+UNDEF_ESR = 0x02000000            # what unicorn writes for an UNDEFINED instruction
 FPEXC_EN = 1 << 30
 HCR_AMO = 1 << 5
 HCR_VA = 1 << 8
@@ -57,6 +58,10 @@ HDCR_RESET = 6                    # HPMN = the six PMU event counters of a Corte
 #: ID values QEMU 7.2 reports where unicorn's differ (ID_PFR1: no Security Extensions).
 ID_OVERRIDES = {"MIDR": QEMU_MIDR, "ID_PFR1": 0x00011001}
 HSCTLR_RESET = 0x00000000      # QEMU 7.2 reads 0 at reset (the RES1 bits are not modelled)
+
+# Syndrome classes unicorn reports through the invalid-instruction hook as traps.
+_TRAP_ECS = frozenset({S.EC_WFX, S.EC_CP15_32, S.EC_CP15_64, S.EC_CP14_MR, S.EC_CP14_LS,
+                       S.EC_HCPTR, S.EC_CP10_ID, S.EC_CP14_64, S.EC_BXJ})
 
 # Registers whose writes change translation: our TLB is flushed before they run.
 _TRANSLATION_REGS = frozenset({"SCTLR", "TTBR0", "TTBR1", "TTBCR", "DACR", "CONTEXTIDR",
@@ -227,10 +232,12 @@ class Machine:
         return HOST
 
     def _save_context(self, key: WorldKey, pc: int, cpsr: int) -> None:
-        cpu = self.cpu
-        regs = [cpu.reg(n) for n in range(15)] + [pc]
-        spsr = cpu.spsr if (cpsr & MODE_MASK) not in (USR, 0x1F) else 0
-        self.worlds.contexts[key] = Context(regs, cpsr, spsr, self.icount)
+        ctx = self.worlds.contexts.get(key)
+        if ctx is None:
+            self.worlds.contexts[key] = Context(self.uc.context_save(), pc, cpsr, self.icount)
+        else:
+            self.uc.context_update(ctx.saved)
+            ctx.pc, ctx.cpsr, ctx.icount = pc, cpsr, self.icount
 
     def _force_fp_traps(self) -> None:
         """HCPTR.TCP10/11 trap VFP/SIMD use outside Hyp (B4.1.73), which unicorn does not
@@ -309,15 +316,19 @@ class Machine:
     def _on_invalid(self, uc: object, _d: object) -> bool:
         cpu = self.cpu
         pc, esr, thumb = cpu.pc, cpu.esr, cpu.thumb
-        if esr == ESR_SENTINEL:         # WFE or YIELD: PC is already the next instruction
-            self._sync_count(pc)
-            size = 2 if thumb and not self._is_thumb32_at(pc - 4) else 4
-            word = self._insn_word(pc - size, thumb, size)
-            is_wfe = word in (0xBF20, 0xF3AF8002) or (not thumb and (word & 0x0FFFFFFF) == 0x0320F002)
-            if is_wfe and cpu.mode != HYP and cpu.sysreg("HCR") & (1 << 14):
-                cond = 0xE if thumb else word >> 28
-                self._take(Exc("trap", pc - size, thumb, hsr=S.hsr(S.EC_WFX, S.wfx_iss(cond, True), size == 4)))
-            return True
+        # An UNDEF writes ESR 0x02000000 and a trap a syndrome of its class; WFE and YIELD
+        # write nothing (ESR keeps a stale value, often a load/store template) and leave
+        # PC past themselves.
+        if esr != UNDEF_ESR and S.ec_of(esr) not in _TRAP_ECS:
+            hint = self._wfe_or_yield_before(pc, thumb)
+            if hint is not None:
+                self._sync_count(pc)
+                size, word, is_wfe = hint
+                if is_wfe and cpu.mode != HYP and cpu.sysreg("HCR") & (1 << 14):
+                    cond = 0xE if thumb else word >> 28
+                    self._take(Exc("trap", pc - size, thumb,
+                                   hsr=S.hsr(S.EC_WFX, S.wfx_iss(cond, True), size == 4)))
+                return True
         self._sync_count(pc)
         ec = S.ec_of(esr)
         if ec == S.EC_UNKNOWN:
@@ -333,6 +344,19 @@ class Machine:
             self._take(Exc("trap", pc, thumb, hsr=esr))
         uc.reg_write(UC_ARM_REG_ESR, ESR_SENTINEL)  # type: ignore[attr-defined]
         return True
+
+    def _wfe_or_yield_before(self, pc: int, thumb: bool) -> Optional[Tuple[int, int, bool]]:
+        """(size, encoding, is WFE) if the instruction before ``pc`` is WFE or YIELD."""
+        for size in ((2, 4) if thumb else (4,)):
+            word = self._insn_word(pc - size, thumb, size)
+            if thumb:
+                if word in (0xBF20, 0xF3AF8002):
+                    return size, word, True
+                if word in (0xBF10, 0xF3AF8001):
+                    return size, word, False
+            elif (word & 0x0FFFFFFF) in (0x0320F002, 0x0320F001):
+                return size, word, (word & 0xF) == 2
+        return None
 
     def _hcptr_trap(self, pc: int, thumb: bool) -> Optional[int]:
         """HSR for a VFP/Advanced SIMD instruction that HCPTR.TCP10/TCP11 traps (B4.1.73),
@@ -481,7 +505,8 @@ class Machine:
         self._force_fp_traps()
         world = WorldKey("guest", (cpu.sysreg("VTTBR") >> 48) & 0xFF) if cpu.sysreg("HCR") & 1 else HOST
         rec = self.worlds.record_eret(world, elr, self.icount)
-        self.counter.deadline = 0
+        if self._masked_pending():
+            self.counter.deadline = 0    # the world entered may take it at once
         for check in self.on_eret:
             why = check(rec)
             if why:

@@ -54,6 +54,8 @@ class Monitor:
             Command("help", "help", "this list", lambda args: "\n".join(self.help_lines()) + "\n"),
         ]
         self.commands: Dict[str, Command] = {c.name: c for c in cmds}
+        from .xlate_views import register
+        register(self)
 
     def extend(self, cmd: Command) -> None:
         self.commands[cmd.name] = cmd

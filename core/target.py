@@ -58,10 +58,10 @@ class MachineTarget:
                 raise RegisterError(f"{key.label} has not run yet: no saved context")
             if name in ("r0", "r1", "r2", "r3", "r4", "r5", "r6", "r7", "r8", "r9", "r10",
                         "r11", "r12"):
-                return ctx.regs[int(name[1:])]
+                return ctx.reg(int(name[1:]))
             idx = {"sp": 13, "lr": 14, "pc": 15}.get(name)
             if idx is not None:
-                return ctx.regs[idx]
+                return ctx.reg(idx)
             if name == "cpsr":
                 return ctx.cpsr
         return self._read_live(name)
@@ -232,7 +232,7 @@ class MachineTarget:
             if key == live:
                 extra = f"{key.label} [running] pc={self.m.cpu.pc:#010x}"
             elif ctx is not None:
-                extra = f"{key.label} [saved at insn {ctx.icount}] pc={ctx.regs[15]:#010x}"
+                extra = f"{key.label} [saved at insn {ctx.icount}] pc={ctx.pc:#010x}"
             else:
                 extra = f"{key.label} [not run yet]"
             out.append(WorldInfo(tid, key.label, key == live, key.vmid, extra))

@@ -9,9 +9,14 @@ so the debugger can show where each world was when it last ran and a
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Deque, Dict, List, Optional, Tuple
 from collections import deque
+
+from unicorn import arm_const as _A
+
+_GPR_IDS = tuple(getattr(_A, f"UC_ARM_REG_R{n}") for n in range(13)) + (
+    _A.UC_ARM_REG_SP, _A.UC_ARM_REG_LR, _A.UC_ARM_REG_PC)
 
 HOST_TID = 1
 HYP_TID = 2
@@ -33,15 +38,28 @@ HOST = WorldKey("host")
 HYPERVISOR = WorldKey("hyp")
 
 
-@dataclass
 class Context:
-    """A world's registers when it last ran: r0-r15, CPSR and its mode's SP/LR/SPSR."""
+    """A world's registers when it last ran.
 
-    regs: List[int]
-    cpsr: int
-    spsr: int
-    icount: int
-    extra: Dict[str, int] = field(default_factory=dict)
+    The CPU state is kept as a unicorn context (one copy, about a microsecond), and
+    registers are read out of it only when a debugger asks: a world switch must stay
+    cheap. ``pc`` is where the world resumes (the exception's preferred return).
+    """
+
+    def __init__(self, saved: object, pc: int, cpsr: int, icount: int) -> None:
+        self.saved = saved
+        self.pc = pc
+        self.cpsr = cpsr
+        self.icount = icount
+
+    @property
+    def regs(self) -> List[int]:
+        """r0-r15 (r15 = the resume PC)."""
+        read = self.saved.reg_read  # type: ignore[attr-defined]
+        return [read(reg_id) for reg_id in _GPR_IDS[:15]] + [self.pc]
+
+    def reg(self, n: int) -> int:
+        return self.pc if n == 15 else self.saved.reg_read(_GPR_IDS[n])  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True)

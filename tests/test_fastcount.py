@@ -156,6 +156,37 @@ def test_c_and_python_agree_stop_for_stop() -> None:
         assert runs[0] == runs[1]
 
 
+def loop_pcs(thumb: bool) -> List[int]:
+    """PC after each retired instruction of ARM_LOOP / THUMB_LOOP, from the source layout."""
+    if thumb:
+        return [BASE, BASE + 2] + [THUMB_LOOP_HEAD + o for o in (0, 2, 6, 8)] * N + [THUMB_DONE]
+    return [BASE, BASE + 4] + [ARM_LOOP_HEAD + o for o in (0, 4, 8, 12)] * N + [ARM_DONE]
+
+
+@pytest.mark.parametrize("thumb", [False, True], ids=["arm", "thumb"])
+@pytest.mark.parametrize("step", [1, 3, 7])
+def test_exact_deadlines(native: bool, thumb: bool, step: int) -> None:
+    """Exact mode plus finish_to_deadline: every stop lands on the deadline, at the right PC."""
+    code = assemble(THUMB_LOOP if thumb else ARM_LOOP, thumb=thumb)
+    done = THUMB_DONE if thumb else ARM_DONE
+    pcs = loop_pcs(thumb)
+    uc = machine(code)
+    bc = BlockCounter(uc, native=native)
+    bc.exact = True
+    begin = BASE | int(thumb)
+    while True:
+        bc.deadline = bc.count + step
+        uc.emu_start(begin, done)
+        bc.finish_to_deadline(lambda: uc.emu_start(pc_of(uc) | int(thumb), done))
+        pc = pc_of(uc)
+        if pc == done:
+            break
+        assert bc.count == bc.deadline
+        assert pc == pcs[bc.count]
+        begin = pc | int(thumb)
+    assert bc.count == 2 + 4 * N
+
+
 # -- early exits and retired() ---------------------------------------------------------------------
 def test_exceptions_and_faults(native: bool) -> None:
     uc = machine(assemble(THUMB_EXC, thumb=True))
@@ -300,3 +331,22 @@ def test_build_command() -> None:
         pytest.skip("no C compiler")
     assert res.returncode == 0, res.stderr
     assert fastcount.find_library() is not None
+
+
+def test_falls_back_to_python_when_the_build_fails(monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_compiler(verbose: bool = False) -> None:
+        raise RuntimeError("no C compiler (gcc or cc) on PATH")
+
+    monkeypatch.setattr(fastcount, "_native_lib", None)
+    monkeypatch.setattr(fastcount, "_native_error", None)
+    monkeypatch.setattr(fastcount, "find_library", lambda: None)
+    monkeypatch.setattr(fastcount, "build", no_compiler)
+    monkeypatch.delenv("HYPDBG_FASTCOUNT", raising=False)
+    uc = machine(assemble(ARM_LOOP))
+    bc = BlockCounter(uc)
+    assert not bc.native
+    assert "no C compiler" in (fastcount.native_error() or "")
+    uc.emu_start(BASE, ARM_DONE)
+    assert bc.count == 2 + 4 * N
+    with pytest.raises(RuntimeError):
+        BlockCounter(uc, native=True)

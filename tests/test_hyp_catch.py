@@ -99,3 +99,21 @@ def test_hypdbg_gdb_command_loads_the_script():
     out = res.stdout + res.stderr                  # GDB prints monitor output on either
     assert "HSR      0x4a000002" in out
     assert 'Thread 3 "guest vmid 1"' in out
+
+
+def test_stage2_views_agree_with_what_the_guest_reads(hyp_session):
+    """After the guest turned its MMU on (VA 0x90000000 aliases IPA 0x40200000, which stage 2
+    maps to PA 0x40400000: examples/worldswitch/README.md), the views walk the same tables
+    the guest used, and GDB reads the guest's memory through the guest's translation."""
+    s = hyp_session(ELF)
+    s.wait_for_exit("hvc", imm=3, world="guest")          # guest_request_tick, MMU on by then
+    s2 = s.monitor("s2 translate 0x40200000")
+    assert "0x40400000" in s2
+    s1 = s.monitor("s1 translate 0x90000000 guest:1")
+    assert "0x40200000" in s1 and "0x40400000" in s1       # IPA, then PA
+    s.mi("-thread-select 3")
+    alias = 0x90000000 + s.symbol("guest_magic") - 0x40200000
+    words = s.cli(f"x/wx {alias:#x}")
+    assert "0x600dcafe" in words                            # the magic the guest printed
+    with pytest.raises(GdbError):
+        s.monitor("s1 translate 0x90000000 guest:7")         # no such VMID

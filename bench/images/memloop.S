@@ -1,14 +1,16 @@
-@ Memory-touching loop: PASSES passes over a 4 MiB buffer at 0x40100000, one
-@ load and one store every 64 bytes (65536 per pass, 5 instructions each).
-@ Retired instructions: 1 + PASSES * (2 + 5 * 65536 + 2) + 2.
+@ Memory-touching loop: PASSES passes over a BUFSZ-byte buffer at 0x40100000
+@ (default 4 MiB), one load and one store every 64 bytes, 5 instructions each.
+@ Retired instructions: 1 + PASSES * (2 + 5 * (BUFSZ / 64) + 2) + 2.
         .include "common.inc"
+        .ifndef BUFSZ
+        .equ BUFSZ, 0x400000
+        .endif
         .equ BUF, 0x40100000
-        .equ BUF_END, BUF + 0x400000
         .global _start
 _start:
         ldr     r4, =PASSES
 outer:  ldr     r0, =BUF
-        ldr     r1, =BUF_END
+        ldr     r1, =BUF + BUFSZ
 inner:  ldr     r2, [r0]
         add     r2, r2, r4
         str     r2, [r0], #64
