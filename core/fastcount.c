@@ -69,7 +69,7 @@ typedef struct fc_state {
     uint32_t enabled;       /* 0: the hook returns at once (paused) */
     uint32_t stop_request;  /* nonzero: stop at the next block like a deadline stop */
     uint32_t exact;         /* nonzero: also refuse a block that would run past the deadline */
-    uint32_t reserved;
+    uint32_t watch;         /* nonzero: (CPSR value << 16) | mask; stop once CPSR & mask moves */
     uint64_t blocks;        /* blocks counted */
     uint64_t misses;        /* blocks not found in the cache (CPSR read, Thumb decoded) */
     uint64_t read_errors;   /* Thumb blocks whose bytes could not be read */
@@ -154,6 +154,12 @@ void fc_block(uc_engine *uc, uint64_t address, uint32_t size, void *user_data)
         return;
     s->last_addr = address;
     s->last_size = size;
+    if (s->watch) {
+        uint32_t cpsr = 0;
+        s->reg_read(uc, FC_REG_CPSR, &cpsr);
+        if ((cpsr ^ (s->watch >> 16)) & s->watch & 0xffffu)
+            s->stop_request = 1;
+    }
     if (s->count >= s->deadline || s->stop_request) {
         s->last_insns = 0;
         s->last_counted = 0;

@@ -80,7 +80,7 @@ class _State(ctypes.Structure):
         ("enabled", ctypes.c_uint32),
         ("stop_request", ctypes.c_uint32),
         ("exact", ctypes.c_uint32),
-        ("reserved", ctypes.c_uint32),
+        ("watch", ctypes.c_uint32),
         ("blocks", ctypes.c_uint64),
         ("misses", ctypes.c_uint64),
         ("read_errors", ctypes.c_uint64),
@@ -288,6 +288,8 @@ class BlockCounter:
             return
         st.last_addr = address
         st.last_size = size
+        if st.watch and (uc.reg_read(UC_ARM_REG_CPSR) ^ (st.watch >> 16)) & st.watch & 0xFFFF:
+            st.stop_request = 1
         if st.count >= st.deadline or st.stop_request:
             st.last_insns = st.last_counted = 0
             st.stop_request = 0
@@ -373,6 +375,12 @@ class BlockCounter:
         self._st.enabled = int(bool(value))
         if not value:
             self._forget()
+
+    def watch_cpsr(self, cpsr: int, mask: int) -> None:
+        """Stop at the first block where ``CPSR & mask`` differs from ``cpsr & mask``
+        (mask 0: stop watching). The interrupt masks and the mode live in CPSR[8:0], and
+        every instruction that changes them ends a block."""
+        self._st.watch = ((cpsr & 0xFFFF) << 16) | (mask & 0xFFFF) if mask else 0
 
     def pause(self) -> None:
         self.enabled = False

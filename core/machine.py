@@ -12,6 +12,7 @@ from __future__ import annotations
 import struct
 import threading
 import time
+import zlib
 from dataclasses import dataclass
 from typing import Callable, Dict, List, Optional, Tuple
 
@@ -47,6 +48,7 @@ FPEXC_EN = 1 << 30
 HCR_AMO = 1 << 5
 HCR_VA = 1 << 8
 HCR_TGE = 1 << 27
+WATCHED_PSR = 0x1DF               # CPSR A, I, F and M: what decides whether an interrupt is taken
 LOOP_INSNS = 4                    # aborts this close together, repeatedly, are an exception loop
 FAST_SLICE = 200_000              # --fast: instructions between looks at the host clock
 SLICE = 1 << 22                   # instructions per slice when nothing else is due
@@ -112,6 +114,7 @@ class Machine:
         self.counter = BlockCounter(self.uc)
         self.intercept = CpIntercept(self.uc, self._wants_insn, self._on_cp_site)
         self.mmu = Mmu(self)
+        self._scanned: Dict[Tuple[int, int], int] = {}   # (va page, pa page) -> crc32 scanned
         self.on_exit: List[Callable[[object], Optional[str]]] = []   # catchpoint checks
         self.on_eret: List[Callable[[object], Optional[str]]] = []
         self.breakpoints: Dict[int, int] = {}
@@ -152,13 +155,14 @@ class Machine:
         uc.hook_add(UC_HOOK_TLB_FILL, self._on_tlb_fill)
 
     def add_device(self, dev: object) -> None:
-        """Map an MmioDevice (see ``core.mmio``) into the physical address space."""
+        """Map an MmioDevice (see ``core.mmio``) into the physical address space. A device
+        access that moves an interrupt line reaches the run loop through the GIC's
+        ``on_change`` (``interrupt_lines_changed``), so accesses themselves cost no stop."""
         def read(uc: object, offset: int, size: int, _d: object) -> int:
             return dev.read(offset, size)  # type: ignore[attr-defined]
 
         def write(uc: object, offset: int, size: int, value: int, _d: object) -> None:
             dev.write(offset, size, value)  # type: ignore[attr-defined]
-            self.counter.deadline = 0
 
         self.uc.mmio_map(dev.base, dev.size, read, None, write, None)  # type: ignore[attr-defined]
         self.devices.append(dev)
@@ -184,8 +188,9 @@ class Machine:
                             ("HTTBR", 0), ("HTCR", 0), ("DACR", 0), ("VPIDR", QEMU_MIDR),
                             ("VMPIDR", MPIDR), ("HSR", 0)):
             cpu.set_sysreg(name, value)
-        self.uc.ctl(UC_CTL_TLB_FLUSH, UC_CTL_IO_WRITE)
+        self.flush_tlb()
         self.intercept.forget()
+        self._scanned.clear()
         self.worlds.reset()
         self.counter.count = 0
         self.idle_insns = 0
@@ -395,7 +400,12 @@ class Machine:
         entry.paddr = pa  # type: ignore[attr-defined]
         entry.perms = perms  # type: ignore[attr-defined]
         if perms & 4 and RAM_BASE <= pa < RAM_BASE + self.ram_size:
-            self.intercept.scan(vaddr, pa, bytes(self.uc.mem_read(pa, PAGE)))
+            data = bytes(self.uc.mem_read(pa, PAGE))
+            key = (vaddr, pa)
+            crc = zlib.crc32(data)
+            if self._scanned.get(key) != crc:      # unchanged code was scanned already
+                self._scanned[key] = crc
+                self.intercept.scan(vaddr, pa, data)
         return True
 
     def _translate_fill(self, vaddr: int, access: int) -> Optional[Tuple[int, int]]:
@@ -566,7 +576,9 @@ class Machine:
 
     # -- memory -----------------------------------------------------------------
     def flush_tlb(self) -> None:
+        """Forget every translation: unicorn's TLB and the MMU's register snapshots."""
         self.uc.ctl(UC_CTL_TLB_FLUSH, UC_CTL_IO_WRITE)
+        self.mmu.invalidate()
 
     def read_phys(self, pa: int, size: int) -> bytes:
         """Side-effect-free physical read (RAM only; devices through their ``peek``)."""
@@ -778,9 +790,11 @@ class Machine:
             if not self.deterministic:
                 deadline = min(deadline, self.icount + FAST_SLICE)
             if self._masked_pending():
-                # Unmasking (CPSIE, MSR, an exception return) ends a translation block, so
-                # looking again at every block boundary takes the interrupt right after it.
-                deadline = self.icount + 1
+                # Unmasking (CPSIE, MSR, an exception return) changes CPSR's masks or mode
+                # and ends a translation block: the counter stops at the block after it.
+                self.counter.watch_cpsr(self.cpu.cpsr, WATCHED_PSR)
+            else:
+                self.counter.watch_cpsr(0, 0)
             self.counter.deadline = deadline
             self._slice()
 

@@ -53,26 +53,41 @@ class Mmu:
         self.m = machine
         self.pending: Optional[PendingFault] = None
         self.fills = 0
+        self._s1: Optional[Stage1Regs] = None
+        self._s2: Optional[Stage2Regs] = None
+        self._hyp: Optional[HypRegs] = None
         self._cs_arm = Cs(CS_ARCH_ARM, CS_MODE_ARM)
         self._cs_thumb = Cs(CS_ARCH_ARM, CS_MODE_THUMB)
         for cs in (self._cs_arm, self._cs_thumb):
             cs.detail = True
 
     # -- register snapshots ------------------------------------------------
+    # Kept until ``invalidate``: every write that can change them (an intercepted MCR/MCRR
+    # to a translation register, a debugger write, reset, a snapshot restore) flushes the
+    # TLB, and the flush invalidates these too. A fill then costs no register reads.
+    def invalidate(self) -> None:
+        self._s1 = self._s2 = self._hyp = None
+
     def stage1_regs(self) -> Stage1Regs:
-        cpu = self.m.cpu
-        return Stage1Regs(cpu.sysreg("SCTLR"), cpu.sysreg("TTBCR"), cpu.sysreg("TTBR0"),
-                          cpu.sysreg("TTBR1"), cpu.sysreg("DACR"), cpu.sysreg("PRRR"),
-                          cpu.sysreg("NMRR"), cpu.sysreg("CONTEXTIDR"))
+        if self._s1 is None:
+            cpu = self.m.cpu
+            self._s1 = Stage1Regs(cpu.sysreg("SCTLR"), cpu.sysreg("TTBCR"), cpu.sysreg("TTBR0"),
+                                  cpu.sysreg("TTBR1"), cpu.sysreg("DACR"), cpu.sysreg("PRRR"),
+                                  cpu.sysreg("NMRR"), cpu.sysreg("CONTEXTIDR"))
+        return self._s1
 
     def stage2_regs(self) -> Stage2Regs:
-        cpu = self.m.cpu
-        return Stage2Regs(cpu.sysreg("VTCR"), cpu.sysreg("VTTBR"), cpu.sysreg("HCR"))
+        if self._s2 is None:
+            cpu = self.m.cpu
+            self._s2 = Stage2Regs(cpu.sysreg("VTCR"), cpu.sysreg("VTTBR"), cpu.sysreg("HCR"))
+        return self._s2
 
     def hyp_regs(self) -> HypRegs:
-        cpu = self.m.cpu
-        return HypRegs(cpu.sysreg("HSCTLR"), cpu.sysreg("HTCR"), cpu.sysreg("HTTBR"),
-                       cpu.sysreg("HMAIR0"), cpu.sysreg("HMAIR1"))
+        if self._hyp is None:
+            cpu = self.m.cpu
+            self._hyp = HypRegs(cpu.sysreg("HSCTLR"), cpu.sysreg("HTCR"), cpu.sysreg("HTTBR"),
+                                cpu.sysreg("HMAIR0"), cpu.sysreg("HMAIR1"))
+        return self._hyp
 
     def _read_phys(self, pa: int, size: int) -> Optional[int]:
         try:
