@@ -23,6 +23,7 @@ _KIND = {"poweroff": StopKind.POWEROFF, "limit": StopKind.LIMIT, "breakpoint": S
          "interrupted": StopKind.INTERRUPTED, "catch": StopKind.CATCH, "fault": StopKind.FAULT,
          "reset": StopKind.FAULT}
 
+_CORE_NAMES = tuple(f"r{n}" for n in range(13)) + ("sp", "lr", "pc", "cpsr")
 _CORE_IDS = [getattr(A, f"UC_ARM_REG_R{n}") for n in range(13)] + [A.UC_ARM_REG_SP, A.UC_ARM_REG_LR]
 
 
@@ -65,6 +66,13 @@ class MachineTarget:
             if name == "cpsr":
                 return ctx.cpsr
         return self._read_live(name)
+
+    def read_registers(self, names: Sequence[str], world: Optional[int] = None) -> List[int]:
+        """Several registers at once (GDB's ``g``): the core set of the live world is read
+        in one pass over the CPU."""
+        if tuple(names) == _CORE_NAMES and self._key(world) is None:
+            return self.m.cpu.regs() + [self.m.cpu.cpsr]
+        return [self.read_register(n, world) for n in names]
 
     def _read_live(self, name: str) -> int:
         cpu = self.m.cpu

@@ -29,9 +29,18 @@ def _read(session: "Session", slot: RegSlot) -> bytes:
 def read_all(session: "Session", args: bytes) -> Reply:
     """``g``: the registers up to cpsr, in GDB number order."""
     world = session.access_world()
+    layout = session.regmap.g_layout
+    batch = getattr(session.target, "read_registers", None)
+    if batch is not None:
+        try:
+            values = batch([slot.name for slot in layout], world)
+        except RegisterError:
+            return b"".join(_read(session, s) for s in layout)
+        return b"".join((v & ((1 << (8 * slot.nbytes)) - 1)).to_bytes(slot.nbytes, "little")
+                        for v, slot in zip(values, layout)).hex().encode()
     read = session.target.read_register
     raw: List[bytes] = []
-    for slot in session.regmap.g_layout:
+    for slot in layout:
         try:
             value = read(slot.name, world=world)
         except RegisterError:
