@@ -397,6 +397,10 @@ class Machine:
         if result is None:
             return False
         pa, perms = result
+        if access != UC_MEM_FETCH:
+            # Execute is granted only on a fetch fill, the one that scans the page for
+            # intercepted instructions: data-only pages are never scanned.
+            perms &= ~4
         entry.paddr = pa  # type: ignore[attr-defined]
         entry.perms = perms  # type: ignore[attr-defined]
         if perms & 4 and RAM_BASE <= pa < RAM_BASE + self.ram_size:
