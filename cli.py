@@ -41,11 +41,17 @@ def build_parser() -> argparse.ArgumentParser:
     _add_machine_options(run)
     run.add_argument("--max-insns", type=_int, help="stop after this many instructions")
     run.add_argument("--exits", action="store_true", help="print the exit log on stderr at the end")
+    run.add_argument("--record", metavar="FILE", help="write what makes this run reproducible "
+                     "(image hash, options, input events at their instruction counts)")
+    run.add_argument("--replay", metavar="FILE", help="replay a recorded run")
     serve = sub.add_parser("serve", help="serve an image to GDB over the remote protocol")
     _add_machine_options(serve)
     serve.add_argument("--port", type=_int, default=1234)
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--stdio", action="store_true", help="speak the protocol on stdin/stdout")
+    serve.add_argument("--replay", metavar="FILE", help="serve a recorded run (from hypdbg run --record)")
+    serve.add_argument("--no-history", action="store_true",
+                       help="keep no execution history (no reverse-stepi/reverse-continue)")
     gdb = sub.add_parser("gdb", help="serve an image and start GDB connected to it")
     _add_machine_options(gdb)
     gdb.add_argument("--gdb", help="the GDB to run (default gdb-multiarch or arm-none-eabi-gdb)")
@@ -75,15 +81,33 @@ def _fail(message: str, status: int = EXIT_FAULT) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from .core.board import BoardError, build_board
+    from .core.board import BoardError, build_board, connect_serial
     from .core.loader import ImageError
+    from .core.record import RecordError, Recorder, Recording, board_options, replay_history
+    if (args.record or args.replay) and args.fast:
+        return _fail("--record and --replay need deterministic time: drop --fast", EXIT_USAGE)
     try:
-        board = build_board(_image_path(args), ram_mb=args.mem, load_addr=args.load_addr,
-                            reset_mode=args.reset_mode, deterministic=not args.fast,
-                            serial=args.serial)
-    except (ImageError, BoardError) as e:
+        if args.replay:
+            recording = Recording.load(args.replay)
+            image = recording.check_image(args.kernel or args.image)
+            board = build_board(str(image), serial="none", **board_options(recording))
+            stop = replay_history(board.machine, recording, {"uart": board.uart},
+                                  checkpoints=False).run(max_insns=args.max_insns)
+        else:
+            image = _image_path(args)
+            board = build_board(image, ram_mb=args.mem, load_addr=args.load_addr,
+                                reset_mode=args.reset_mode, deterministic=not args.fast,
+                                serial="none" if args.record else args.serial)
+            if args.record:
+                rec = Recorder(board.machine, image, {"ram_mb": args.mem, "load_addr": args.load_addr,
+                                                      "reset_mode": args.reset_mode}, uart=board.uart)
+                connect_serial(board, args.serial)
+                stop = rec.run(args.max_insns)
+                rec.finish(args.record, stop)
+            else:
+                stop = board.run(max_insns=args.max_insns)
+    except (ImageError, BoardError, RecordError) as e:
         return _fail(str(e))
-    stop = board.run(max_insns=args.max_insns)
     sys.stdout.flush()
     if args.exits:
         for rec in board.machine.worlds.log:

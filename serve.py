@@ -14,18 +14,31 @@ def _serve(image: str, args: argparse.Namespace, banner: str = "") -> int:
     from .core.target import MachineTarget
     from .gdbstub.server import serve
 
+    from .core.record import RecordError, Recording, board_options, replay_history
+    from .core.timetravel import TimeTravel
+
     stdio = getattr(args, "stdio", False)
     out = sys.stderr.buffer if stdio else sys.stdout.buffer
+    replay = getattr(args, "replay", None)
+    fast = getattr(args, "fast", False)
     try:
-        board = build_board(image, ram_mb=getattr(args, "mem", 256),
-                            load_addr=getattr(args, "load_addr", None),
-                            reset_mode=getattr(args, "reset_mode", "hyp"),
-                            deterministic=not getattr(args, "fast", False),
-                            serial=getattr(args, "serial", "stdio"), uart_out=out)
-    except (ImageError, BoardError) as e:
+        if replay:
+            recording = Recording.load(replay)
+            image = str(recording.check_image(image or None))
+            board = build_board(image, serial="none", uart_out=out, **board_options(recording))
+            tt = replay_history(board.machine, recording, {"uart": board.uart}, checkpoints=True)
+        else:
+            board = build_board(image, ram_mb=getattr(args, "mem", 256),
+                                load_addr=getattr(args, "load_addr", None),
+                                reset_mode=getattr(args, "reset_mode", "hyp"),
+                                deterministic=not fast,
+                                serial=getattr(args, "serial", "stdio"), uart_out=out)
+            keep = not getattr(args, "no_history", False) and not fast
+            tt = TimeTravel(board.machine) if keep else None
+    except (ImageError, BoardError, RecordError) as e:
         print(f"hypdbg: {e}", file=sys.stderr)
         return 2
-    target = MachineTarget(board.machine)
+    target = MachineTarget(board.machine, timetravel=tt)
 
     def ready(port: int) -> None:
         if not stdio:
@@ -45,7 +58,9 @@ def _serve(image: str, args: argparse.Namespace, banner: str = "") -> int:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     image = args.kernel or args.image
-    if not image:
+    if not image and args.replay:
+        image = ""
+    elif not image:
         print("hypdbg: no image given", file=sys.stderr)
         return 64
     return _serve(image, args)

@@ -14,6 +14,7 @@ from .gic import GicCpuInterface, GicDistributor, GicState
 from .loader import Image, ImageError, load_image
 from .machine import Machine, MachineError, Stop
 from .pl011 import Pl011
+from .record import UartInput
 from .timer import TICKS_PER_INSN, GenericTimer
 from .vgic import GicHypInterface, GicVirtualCpuInterface, VirtualInterface
 
@@ -62,13 +63,21 @@ def build_board(image_path: str, ram_mb: int = 256, load_addr: Optional[int] = N
     machine.gic = gic
     machine.timer = timer
     gic.on_change = machine.interrupt_lines_changed
+    board = Board(machine, gic, uart, timer)
+    if uart_out is None or serial != "stdio":
+        connect_serial(board, serial)
+    return board
+
+
+def connect_serial(board: Board, serial: str) -> None:
+    """Feed the UART from ``stdio`` (standard input), ``tcp:PORT`` or ``none``. Separate
+    from building so that a recorder can attach before the first byte arrives."""
     if serial.startswith("tcp:"):
-        _serve_serial_tcp(uart, serial[4:], machine)
-    elif serial == "stdio" and uart_out is None:
-        _read_stdin(uart, machine)
-    elif serial not in ("stdio", "none"):
+        _serve_serial_tcp(board.uart, serial[4:], board.machine)
+    elif serial == "stdio":
+        _read_stdin(board.uart, board.machine)
+    elif serial != "none":
         raise BoardError(f"--serial {serial}: expected stdio, none or tcp:PORT")
-    return Board(machine, gic, uart, timer)
 
 
 def _read_stdin(uart: Pl011, machine: Machine) -> None:
@@ -87,7 +96,7 @@ def _read_stdin(uart: Pl011, machine: Machine) -> None:
                     return
                 if not data:
                     return
-                machine.post_input(lambda d=data: uart.feed(d))
+                machine.post_input(UartInput("uart", uart, data))
         finally:
             machine.input_closed()
 
@@ -115,7 +124,7 @@ def _serve_serial_tcp(uart: Pl011, port_text: str, machine: Machine) -> None:
                 data = conn.recv(4096)
                 if not data:
                     return
-                machine.post_input(lambda d=data: uart.feed(d))
+                machine.post_input(UartInput("uart", uart, data))
         finally:
             machine.input_closed()
 

@@ -49,6 +49,8 @@ class Monitor:
                              "catch irq | catch fiq | catch eret [host|guest[:VMID]] | catch list | "
                              "catch delete N|all", "stop on hyp-level events", self._catch),
             Command("when", "when", "the instruction count (virtual time)", self._when),
+            Command("goto", "goto COUNT", "go to instruction count COUNT, backwards or forwards "
+                                          "(with history: hypdbg serve keeps it by default)", self._goto),
             Command("worlds", "worlds", "the worlds seen so far", self._worlds),
             Command("reset", "reset", "restart the image from its reset state", self._reset),
             Command("help", "help", "this list", lambda args: "\n".join(self.help_lines()) + "\n"),
@@ -100,6 +102,24 @@ class Monitor:
 
     def _when(self, args: List[str]) -> str:
         return f"{self.t.m.icount}\n"
+
+    def _goto(self, args: List[str]) -> str:
+        if len(args) != 1:
+            raise ValueError("usage: goto COUNT")
+        count = parse_int(args[0], "instruction count")
+        if count < 0:
+            raise ValueError("the instruction count must not be negative")
+        tt = self.t.tt
+        if tt is None:
+            raise ValueError("this session keeps no history (start hypdbg serve without --no-history)")
+        pos = tt.goto(count)
+        if count > pos.icount:                       # beyond the history: run forward to it
+            stop = tt.run(max_insns=count - pos.icount)
+            pos = tt.position
+            if stop.kind not in ("limit",):
+                return f"stopped on the way ({stop.kind} {stop.message}) at instruction " \
+                       f"{pos.icount}, pc {self.t.m.cpu.pc:#010x}\n"
+        return f"at instruction {pos.icount}, pc {self.t.m.cpu.pc:#010x}\n"
 
     def _worlds(self, args: List[str]) -> str:
         return "".join(f"{w.tid}: {w.extra}\n" for w in self.t.worlds())

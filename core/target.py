@@ -7,7 +7,7 @@ context and are read-only; the live world's are the CPU's.
 from __future__ import annotations
 
 import threading
-from typing import Callable, Dict, List, Optional, Sequence
+from typing import TYPE_CHECKING, Callable, Dict, List, Optional, Sequence
 
 from unicorn import arm_const as A
 
@@ -17,6 +17,9 @@ from .debug import (MemoryAccessError, RegisterError, RegisterInfo, Space, StopE
                     WorldInfo)
 from .machine import ID_OVERRIDES, MPIDR, Machine, Stop
 from .worlds import HOST, HYPERVISOR, WorldKey
+
+if TYPE_CHECKING:
+    from .timetravel import TimeTravel
 
 _KIND = {"poweroff": StopKind.POWEROFF, "limit": StopKind.LIMIT, "breakpoint": StopKind.BREAKPOINT,
          "watchpoint": StopKind.WATCHPOINT, "step": StopKind.STEP,
@@ -30,8 +33,10 @@ _CORE_IDS = [getattr(A, f"UC_ARM_REG_R{n}") for n in range(13)] + [A.UC_ARM_REG_
 class MachineTarget:
     """DebugTarget over a :class:`Machine`; ``monitor`` is served by ``core.monitor``."""
 
-    def __init__(self, machine: Machine, on_reset: Optional[Callable[[], None]] = None) -> None:
+    def __init__(self, machine: Machine, on_reset: Optional[Callable[[], None]] = None,
+                 timetravel: Optional["TimeTravel"] = None) -> None:
         self.m = machine
+        self.tt = timetravel
         self.step_irqs = False
         self._on_reset = on_reset
         self._lock = threading.Lock()
@@ -103,6 +108,7 @@ class MachineTarget:
     def write_register(self, name: str, value: int, world: Optional[int] = None) -> None:
         if self._key(world) is not None:
             raise RegisterError(f"registers of thread {world} are read-only: it is not running")
+        self._leave_past()
         info = regmap.BY_NAME.get(name)
         if info is None:
             raise RegisterError(f"unknown register {name!r}")
@@ -152,6 +158,7 @@ class MachineTarget:
 
     def write_memory(self, addr: int, data: bytes, world: Optional[int] = None,
                      space: Space = Space.VIRT) -> None:
+        self._leave_past()
         pos = 0
         while pos < len(data):
             va = addr + pos
@@ -189,18 +196,23 @@ class MachineTarget:
                          data_addr=stop.data_addr, watch_kind=stop.watch_kind,
                          message=stop.message, exit_code=stop.exit_code if stop.kind == "poweroff" else None)
 
+    def _step(self) -> Stop:
+        if self.tt is not None:
+            return self.tt.step(self.step_irqs)
+        return self.m.step(deliver_irqs=self.step_irqs)
+
     def step(self) -> StopEvent:
         with self._lock:
-            return self._event(self.m.step(deliver_irqs=self.step_irqs))
+            return self._event(self._step())
 
     def resume(self, range_start: Optional[int] = None,
                range_end: Optional[int] = None) -> StopEvent:
         with self._lock:
             if range_start is None or range_end is None:
-                return self._event(self.m.run())
+                return self._event(self.tt.run() if self.tt is not None else self.m.run())
             self.m._external_stop = False
             while True:
-                stop = self.m.step(deliver_irqs=self.step_irqs)
+                stop = self._step()
                 pc = self.m.cpu.pc
                 if stop.kind != "step" or not (range_start <= pc < range_end):
                     return self._event(stop)
@@ -212,6 +224,27 @@ class MachineTarget:
 
     def request_stop(self) -> None:
         self.m.request_stop()
+
+    # -- reverse execution (present when the target keeps history) -------------
+    def __getattr__(self, name: str) -> object:
+        # reverse_step/reverse_resume exist only with time travel, so the stub advertises
+        # ReverseStep/ReverseContinue only then
+        if name in ("reverse_step", "reverse_resume") and self.__dict__.get("tt") is not None:
+            return getattr(self, "_" + name)
+        raise AttributeError(name)
+
+    def _reverse_step(self) -> StopEvent:
+        with self._lock:
+            return self.tt.reverse_step()  # type: ignore[union-attr]
+
+    def _reverse_resume(self) -> StopEvent:
+        with self._lock:
+            return self.tt.reverse_continue()  # type: ignore[union-attr]
+
+    def _leave_past(self) -> None:
+        """Changing state in the past starts a new future there."""
+        if self.tt is not None and self.tt.in_past:
+            self.tt.branch()
 
     def reset(self) -> None:
         self.m.reset()
