@@ -31,6 +31,13 @@ def _add_machine_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--fast", action="store_true",
                    help="free-running slices and host-clock time instead of deterministic time")
     p.add_argument("-nographic", action="store_true", help="accepted for QEMU compatibility")
+    p.add_argument("-initrd", dest="initrd", help="initial ramdisk (QEMU's meaning on -M virt)")
+    p.add_argument("-append", dest="append", help="kernel command line (QEMU's meaning)")
+    p.add_argument("-dtb", dest="dtb", help="device tree blob to pass instead of the generated one")
+    p.add_argument("-device", dest="device", action="append", default=[],
+                   help="guest-loader,addr=ADDR,kernel=FILE|initrd=FILE[,bootargs=...]")
+    p.add_argument("-no-reboot", dest="no_reboot", action="store_true",
+                   help="exit on a reset request instead of restarting")
     p.add_argument("--serial", default="stdio", help="UART backend: stdio or tcp:PORT")
 
 
@@ -60,6 +67,11 @@ def build_parser() -> argparse.ArgumentParser:
     gdb.add_argument("--batch", action="store_true", help="run GDB in batch mode")
     sub.add_parser("tui", help="full-screen debugger: host and guest contexts side by side "
                                "(hypdbg tui [IMAGE | --connect HOST:PORT])", add_help=False)
+    dtb = sub.add_parser("dtb", help="the device tree hypdbg gives a kernel")
+    dtb.add_argument("--dump", action="store_true", help="print it as source (the default)")
+    dtb.add_argument("-m", dest="mem", type=_int, default=256)
+    dtb.add_argument("-append", dest="append")
+    dtb.add_argument("file", nargs="?", help="a .dtb file to print instead")
     demo = sub.add_parser("demo", help="the built-in world-switch demo in the TUI (or served)")
     demo.add_argument("--no-tui", action="store_true")
     demo.add_argument("--broken", action="store_true", help="the variant with a world-switch bug")
@@ -80,6 +92,33 @@ def _fail(message: str, status: int = EXIT_FAULT) -> int:
     return status
 
 
+def boot_image(args: argparse.Namespace, path: str):
+    """The image to run: a plain ELF or raw binary as given, or a Linux-style boot plan
+    (zImage, initrd, command line, device tree, guest-loader modules) as QEMU builds it."""
+    from .core.boot import parse_device, plan_boot
+    with open(path, "rb") as f:
+        is_elf = f.read(4) == b"\x7fELF"
+    if not (args.initrd or args.append or args.dtb or args.device) and (is_elf or args.load_addr is not None):
+        return None
+    loaders = [parse_device(text) for text in args.device]
+    return plan_boot(path, initrd=args.initrd, append=args.append, dtb=args.dtb,
+                     ram_mb=args.mem, guest_loaders=loaders).image()
+
+
+def cmd_dtb(args: argparse.Namespace) -> int:
+    from .core.dtb import DtbError, dump_dts, virt_dtb
+    try:
+        if args.file:
+            with open(args.file, "rb") as f:
+                blob = f.read()
+        else:
+            blob = virt_dtb(args.mem << 20, bootargs=args.append)
+        print(dump_dts(blob), end="")
+    except (OSError, DtbError) as e:
+        return _fail(str(e))
+    return 0
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from .core.board import BoardError, build_board, connect_serial
     from .core.loader import ImageError
@@ -97,7 +136,8 @@ def cmd_run(args: argparse.Namespace) -> int:
             image = _image_path(args)
             board = build_board(image, ram_mb=args.mem, load_addr=args.load_addr,
                                 reset_mode=args.reset_mode, deterministic=not args.fast,
-                                serial="none" if args.record else args.serial)
+                                serial="none" if args.record else args.serial,
+                                image=boot_image(args, image))
             if args.record:
                 rec = Recorder(board.machine, image, {"ram_mb": args.mem, "load_addr": args.load_addr,
                                                       "reset_mode": args.reset_mode}, uart=board.uart)
@@ -106,8 +146,11 @@ def cmd_run(args: argparse.Namespace) -> int:
                 rec.finish(args.record, stop)
             else:
                 stop = board.run(max_insns=args.max_insns)
-    except (ImageError, BoardError, RecordError) as e:
-        return _fail(str(e))
+                while stop.kind == "reset" and not args.no_reboot:
+                    board.machine.reset()             # PSCI SYSTEM_RESET reboots, as QEMU does
+                    stop = board.run(max_insns=args.max_insns)
+    except (ImageError, BoardError, RecordError, ValueError, OSError) as e:
+        return _fail(str(e) if not isinstance(e, OSError) else f"{e.filename}: {e.strerror}")
     sys.stdout.flush()
     if args.exits:
         for rec in board.machine.worlds.log:
@@ -139,6 +182,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         if args.command == "serve":
             from .serve import cmd_serve
             return cmd_serve(args)
+        if args.command == "dtb":
+            return cmd_dtb(args)
         if args.command == "gdb":
             from .serve import cmd_gdb
             return cmd_gdb(args)

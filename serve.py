@@ -28,14 +28,16 @@ def _serve(image: str, args: argparse.Namespace, banner: str = "") -> int:
             board = build_board(image, serial="none", uart_out=out, **board_options(recording))
             tt = replay_history(board.machine, recording, {"uart": board.uart}, checkpoints=True)
         else:
+            from .cli import boot_image
+            prepared = boot_image(args, image) if hasattr(args, "initrd") else None
             board = build_board(image, ram_mb=getattr(args, "mem", 256),
                                 load_addr=getattr(args, "load_addr", None),
                                 reset_mode=getattr(args, "reset_mode", "hyp"),
                                 deterministic=not fast,
-                                serial=getattr(args, "serial", "stdio"), uart_out=out)
+                                serial=getattr(args, "serial", "stdio"), uart_out=out, image=prepared)
             keep = not getattr(args, "no_history", False) and not fast
             tt = TimeTravel(board.machine) if keep else None
-    except (ImageError, BoardError, RecordError) as e:
+    except (ImageError, BoardError, RecordError, ValueError, OSError) as e:
         print(f"hypdbg: {e}", file=sys.stderr)
         return 2
     target = MachineTarget(board.machine, timetravel=tt)

@@ -38,11 +38,13 @@ class Board:
 
 def build_board(image_path: str, ram_mb: int = 256, load_addr: Optional[int] = None,
                 reset_mode: str = "hyp", deterministic: bool = True, serial: str = "stdio",
-                uart_out: Optional[BinaryIO] = None) -> Board:
-    """Load the image and build the machine with QEMU virt's devices."""
+                uart_out: Optional[BinaryIO] = None, image: Optional[Image] = None) -> Board:
+    """Load the image (or take a prepared one, e.g. a Linux boot plan's) and build the
+    machine with QEMU virt's devices."""
     if ram_mb <= 0 or ram_mb > 3072:
         raise BoardError(f"-m {ram_mb}: RAM size must be 1..3072 MiB")
-    image = load_image(image_path, load_addr)
+    if image is None:
+        image = load_image(image_path, load_addr)
     try:
         machine = Machine(image, ram_mb=ram_mb, reset_mode=reset_mode, deterministic=deterministic)
     except MachineError as e:

@@ -5,15 +5,18 @@ generic timer, the GICv2 with its virtualization interface, the PL011 UART).
 Node names, property values and phandles are QEMU 7.2's (hw/arm/virt.c; compare
 ``qemu-system-arm -M virt,virtualization=on,dumpdtb=virt.dtb``), so that a kernel
 sees the same description on both. QEMU's flash, virtio-mmio, PCIe, fw-cfg, RTC,
-GPIO and GICv2m nodes are left out: hypdbg has none of those devices. QEMU's
-blob is 1 MiB with free space at the end; ours is packed.
+GPIO and GICv2m nodes are left out: hypdbg has none of those devices. With one
+CPU, virt gives the cpu node no enable-method (it adds "psci" only for SMP), and
+neither do we. QEMU's blob is 1 MiB with free space at the end; ours is packed.
 
 The flattened format is written and read by the ``fdt`` package.
 """
 from __future__ import annotations
 
 import hashlib
+import shutil
 import struct
+import subprocess
 from dataclasses import dataclass
 from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
@@ -125,7 +128,7 @@ def virt_tree(ram_size: int, bootargs: Optional[str] = None,
                 ("compatible", "arm,cortex-a15-gic"), ("ranges", None), ("#size-cells", 2),
                 ("#address-cells", 2), ("interrupt-controller", None), ("#interrupt-cells", 3))
     core0 = _node("core0", ("cpu", PHANDLE_CPU0))
-    cpu_map = _node("cpu-map", )
+    cpu_map = _node("cpu-map")
     socket0, cluster0 = _node("socket0"), _node("cluster0")
     cluster0.append(core0)
     socket0.append(cluster0)
@@ -223,10 +226,33 @@ def parse(blob: bytes) -> fdt.FDT:
     try:
         tree = fdt.parse_dtb(bytes(blob))
     except Exception as e:  # the library raises bare Exceptions and struct/index errors
-        raise DtbError(f"malformed device tree ({e})") from None
+        if str(e) != "Unknown Tag: 4":
+            raise DtbError(f"malformed device tree ({e})") from None
+        try:
+            tree = fdt.parse_dtb(_without_nops(blob))
+        except DtbError:
+            raise
+        except Exception as e2:
+            raise DtbError(f"malformed device tree ({e2})") from None
     if tree.root is None:
         raise DtbError("device tree has no root node")
     return tree
+
+
+def _without_nops(blob: bytes) -> bytes:
+    """The same tree without FDT_NOP tokens, which libfdt leaves behind when it edits a
+    blob in place (QEMU's -dtb handling does) and the ``fdt`` package cannot read:
+    rewritten by dtc, the device tree compiler."""
+    dtc = shutil.which("dtc")
+    if dtc is None:
+        raise DtbError("device tree has FDT_NOP tokens (edited by libfdt); install dtc "
+                       "or rewrite it with 'dtc -I dtb -O dtb'")
+    try:
+        done = subprocess.run([dtc, "-q", "-I", "dtb", "-O", "dtb", "-"], input=bytes(blob),
+                              capture_output=True, timeout=30, check=True)
+    except (OSError, subprocess.SubprocessError) as e:
+        raise DtbError(f"dtc could not rewrite the device tree ({e})") from None
+    return done.stdout
 
 
 def update_dtb(blob: bytes, ram_size: int, bootargs: Optional[str] = None,

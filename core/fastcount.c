@@ -78,6 +78,7 @@ typedef struct fc_state {
     fc_vmem_read_fn vmem_read;
     /* Block cache, direct mapped: addr << 32 | size << 16 | thumb << 15 | insns; 0 = empty. */
     uint64_t cache[FC_CACHE_SIZE];
+    uint64_t insn_pc;       /* fc_code: address of the instruction now executing */
 } fc_state;
 
 int fc_abi(void) { return FC_ABI; }
@@ -200,4 +201,16 @@ uint64_t fc_retired(fc_state *s, uc_engine *uc, uint64_t pc)
     else
         done = thumb_span(s, uc, s->last_addr, (uint32_t)off);
     return s->count - s->last_counted + done;
+}
+
+/*
+ * Optional UC_HOOK_CODE callback: records the address of each instruction as it
+ * starts. Registered only while a debugger watchpoint is set, because unicorn's
+ * memory hooks see PC at the start of the translation block, not at the access.
+ */
+void fc_code(uc_engine *uc, uint64_t address, uint32_t size, void *user_data)
+{
+    (void)uc;
+    (void)size;
+    ((fc_state *)user_data)->insn_pc = address;
 }

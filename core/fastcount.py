@@ -88,6 +88,7 @@ class _State(ctypes.Structure):
         ("reg_read", ctypes.c_void_p),
         ("vmem_read", ctypes.c_void_p),
         ("cache", ctypes.c_uint64 * CACHE_SIZE),
+        ("insn_pc", ctypes.c_uint64),
     ]
 
 
@@ -259,6 +260,7 @@ class BlockCounter:
         self._st.deadline = NO_DEADLINE
         self._st.enabled = 1
         self._handle: Optional[int] = None
+        self._pc_handle: Optional[int] = None
         if lib is not None:
             ul = _uclib()
             self._st.emu_stop = ctypes.cast(ul.uc_emu_stop, ctypes.c_void_p).value
@@ -479,6 +481,39 @@ class BlockCounter:
     def stats(self) -> Dict[str, int]:
         st = self._st
         return {"blocks": st.blocks, "misses": st.misses, "read_errors": st.read_errors}
+
+    def track_insn_pc(self, on: bool) -> None:
+        """Record the address of every instruction as it starts (``insn_pc``): what a
+        memory hook needs to know which instruction accesses memory. Costs a call per
+        instruction, so only while watchpoints exist."""
+        if on == (self._pc_handle is not None):
+            return
+        if on:
+            if self._lib is not None:
+                handle = ctypes.c_size_t()
+                err = _uclib().uc_hook_add(self.uc._uch, ctypes.byref(handle), UC_HOOK_CODE,
+                                           ctypes.cast(self._lib.fc_code, ctypes.c_void_p),
+                                           ctypes.c_void_p(ctypes.addressof(self._st)),
+                                           ctypes.c_uint64(1), ctypes.c_uint64(0))
+                if err != 0:
+                    raise UcError(err)
+                self._pc_handle = handle.value
+            else:
+                self._pc_handle = self.uc.hook_add(UC_HOOK_CODE, self._on_code)
+        else:
+            if self._lib is not None:
+                _uclib().uc_hook_del(self.uc._uch, ctypes.c_size_t(self._pc_handle))
+            else:
+                self.uc.hook_del(self._pc_handle)
+            self._pc_handle = None
+        self.uc.ctl_flush_tb()
+
+    def _on_code(self, uc: Uc, address: int, size: int, _data: object) -> None:
+        self._st.insn_pc = address
+
+    @property
+    def insn_pc(self) -> int:
+        return self._st.insn_pc
 
     def close(self) -> None:
         """Remove the hook (the ``Uc`` stays usable, without counting)."""

@@ -30,6 +30,7 @@ class Image:
     segments: List[Tuple[int, bytes]]  # (physical address, bytes incl. zero fill)
     symbols: Dict[str, int] = field(default_factory=dict)
     is_elf: bool = True
+    registers: Dict[int, int] = field(default_factory=dict)  # set at every reset (Linux: r0-r2)
 
     def symbol_at(self, addr: int) -> Optional[str]:
         """Name of the symbol at ``addr`` exactly, if any."""

@@ -204,6 +204,8 @@ class Machine:
             reset = getattr(dev, "reset", None)
             if reset:
                 reset()
+        for n, value in self.image.registers.items():
+            cpu.set_reg(n, value)
         if self.reset_mode == "svc":
             cpu.write_cpsr(0x400001D3)
         cpu.set_pc(self.image.entry, self.image.thumb)
@@ -274,6 +276,8 @@ class Machine:
         imm = entry.hsr & 0xFFFF if S.ec_of(entry.hsr) == S.EC_HVC and kind == "hvc" else None
         rec = self.worlds.record_exit(kind, left, exc.ret, entry.hsr if kind not in ("irq", "fiq") else 0,
                                       detail, self.icount, imm)
+        if self._align_needed(HYP) != (self._align_hook is not None):
+            self.counter.deadline = 0        # the alignment hook follows the regime
         for check in self.on_exit:
             why = check(rec)
             if why:
@@ -424,6 +428,8 @@ class Machine:
         if insn.crn == 14:
             return True
         reg = cp15.lookup(False, insn.crn, insn.opc1, insn.crm, insn.opc2)
+        if insn.crn == 8 and not insn.read and insn.opc2 in (1, 3, 5):
+            return True                      # TLB invalidate by address: see _on_cp_site
         if reg is None:
             return cp15.is_tidcp(False, insn.crn, insn.crm)
         if reg.name in ("MIDR", "MPIDR") or reg.name in ID_OVERRIDES:
@@ -468,6 +474,12 @@ class Machine:
                 value = ID_OVERRIDES[reg.name]
             self._complete(site, {insn.rt: value})
             return True
+        if insn.crn == 8 and not insn.read and insn.opc2 in (1, 3, 5):
+            # unicorn keeps 1 KiB pages and invalidates only the one holding the address,
+            # leaving the rest of a remapped 4 KiB page stale: flush everything instead
+            if not (mode != HYP and hcr & (1 << cp15.HCR_TRAP_BIT["ttlb"])):
+                self.flush_tlb()
+            return False
         if reg is not None and reg.name in _TRANSLATION_REGS and not insn.read:
             self.flush_tlb()
             if reg.name in ("HCR", "SCTLR", "HSCTLR"):
@@ -519,7 +531,7 @@ class Machine:
         self._force_fp_traps()
         world = WorldKey("guest", (cpu.sysreg("VTTBR") >> 48) & 0xFF) if cpu.sysreg("HCR") & 1 else HOST
         rec = self.worlds.record_eret(world, elr, self.icount)
-        if self._masked_pending():
+        if self._masked_pending() or self._align_needed(target_mode) != (self._align_hook is not None):
             self.counter.deadline = 0    # the world entered may take it at once
         for check in self.on_eret:
             why = check(rec)
@@ -644,18 +656,33 @@ class Machine:
                  "awatch": UC_HOOK_MEM_READ | UC_HOOK_MEM_WRITE}[kind]
         self.watchpoints[key] = self.uc.hook_add(types, self._on_watch, user_data=kind,
                                                  begin=addr, end=addr + length - 1)
+        self._track_pc()
 
     def remove_watchpoint(self, addr: int, length: int, kind: str) -> None:
         handle = self.watchpoints.pop((addr, length, kind), None)
         if handle is not None:
             self.uc.hook_del(handle)
+        self._track_pc()
+
+    def _track_pc(self) -> None:
+        """Memory hooks see PC at the start of the translation block; while any memory hook
+        needs the accessing instruction (watchpoints, alignment checks), the counter records
+        each instruction's address."""
+        track = getattr(self.counter, "track_insn_pc", None)
+        if track is not None:
+            track(bool(self.watchpoints) or self._align_hook is not None)
+
+    def _access_pc(self) -> int:
+        """Address of the instruction making the current memory access."""
+        pc = getattr(self.counter, "insn_pc", None)
+        return pc if pc else self.cpu.pc
 
     def _on_watch(self, uc: object, access: int, address: int, size: int, value: int, kind: str) -> None:
         """Stop *before* the access, as GDB expects on ARM: the state is rolled back after
         the instruction completes (registers from a saved context, memory from the old bytes)."""
         if self._watch_hit is not None:
             return
-        pc = self.cpu.pc
+        pc = self._access_pc()
         old = bytes(self.uc.mem_read(address, size)) if access == UC_MEM_WRITE else None
         self._watch_hit = (self.uc.context_save(), pc, address, old, self.counter.retired(pc))
         self._request_stop(Stop("watchpoint", data_addr=address, watch_kind=kind))
@@ -663,12 +690,18 @@ class Machine:
     def _update_alignment_check(self) -> None:
         """SCTLR.A / HSCTLR.A: unicorn checks no alignment, so while either is set a memory
         hook checks every access (B3.12.8); it is removed again when both are clear."""
-        want = bool(self.cpu.sysreg("SCTLR") & 2 or self.cpu.sysreg("HSCTLR") & 2)
+        want = self._align_needed(self.cpu.mode)
         if want and self._align_hook is None:
             self._align_hook = self.uc.hook_add(UC_HOOK_MEM_READ | UC_HOOK_MEM_WRITE, self._on_align)
+            self._track_pc()
         elif not want and self._align_hook is not None:
             self.uc.hook_del(self._align_hook)
             self._align_hook = None
+            self._track_pc()
+
+    def _align_needed(self, mode: int) -> bool:
+        """Alignment checking is on in the regime of ``mode`` (HSCTLR.A in Hyp, else SCTLR.A)."""
+        return bool(self.cpu.sysreg("HSCTLR" if mode == HYP else "SCTLR") & 2)
 
     def _on_align(self, uc: object, access: int, address: int, size: int, value: int, _d: object) -> None:
         if not address & (size - 1) or self._align_fault is not None:
@@ -677,7 +710,7 @@ class Machine:
         reg = "HSCTLR" if cpu.mode == HYP else "SCTLR"
         if not cpu.sysreg(reg) & 2:
             return
-        pc = cpu.pc
+        pc = self._access_pc()
         self._align_fault = (self.uc.context_save(), pc, address, access == UC_MEM_WRITE,
                              self.counter.retired(pc))
         self.uc.emu_stop()
@@ -690,6 +723,7 @@ class Machine:
         self.counter.count = count
         cpu = self.cpu
         thumb = cpu.thumb
+        cpu.set_pc(pc, thumb)
         if cpu.mode == HYP:
             exc = Exc("dabt", pc, thumb, hsr=S.hsr(S.EC_DABT_HYP, 0x21 | (0x40 if write else 0), il=False),
                       hyp_fault_regs={"HDFAR": address})
@@ -705,6 +739,7 @@ class Machine:
         ctx, pc, address, old, count = self._watch_hit  # type: ignore[misc]
         self._watch_hit = None
         self.uc.context_restore(ctx)
+        self.cpu.set_pc(pc)
         if old is not None:
             self.uc.mem_write(address, old)
         self.counter.count = count

@@ -7,7 +7,7 @@ top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 need=()
 for pair in arm-none-eabi-as:binutils-arm-none-eabi arm-none-eabi-gcc:gcc-arm-none-eabi \
             gdb-multiarch:gdb-multiarch qemu-system-arm:qemu-system-arm gcc:gcc \
-            tmux:tmux dtc:device-tree-compiler; do
+            tmux:tmux dtc:device-tree-compiler cpio:cpio; do
     command -v "${pair%%:*}" >/dev/null 2>&1 || need+=("${pair#*:}")
 done
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need+=(python3-venv)

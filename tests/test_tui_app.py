@@ -30,7 +30,7 @@ from tests.asmutil import AS
 
 pytestmark = pytest.mark.skipif(find_gdb() is None or AS is None, reason="ARM GDB or binutils missing")
 HERE = Path(__file__).parent
-F5, F10, F11 = "\x1b[15~", "\x1b[21~", "\x1b[23~"
+F5, F7, F10, F11 = "\x1b[15~", "\x1b[18~", "\x1b[21~", "\x1b[23~"
 CTRL_C, CTRL_D, TAB, UP = "\x03", "\x04", "\t", "\x1b[A"
 
 
@@ -160,6 +160,9 @@ def test_break_f5_f11_and_disassembly(tui, elf):
     _line_with(screen, "r0  0x00000045")
     tui.keys(F10)          # next: over "bl putc", to the instruction after it
     tui.wait_for(lambda s: f"pc  {sym['after_svc'] + 8:#010x}" in s)
+    tui.keys(F7)           # reverse-stepi: back into putc's last instruction (bx lr)
+    screen = tui.wait_for(lambda s: f"pc  {sym['putc'] + 8:#010x}" in s)
+    _line_with(screen, "r0  0x00000045")
 
 
 def test_ctrl_c_interrupts_a_running_target(tui, elf):

@@ -227,6 +227,10 @@ class TuiApp:
         def _stepi(event: KeyPressEvent) -> None:
             self.run("stepi")
 
+        @kb.add("f7")
+        def _rstepi(event: KeyPressEvent) -> None:
+            self.run("rstepi")
+
         @kb.add("c-c", filter=running)
         def _interrupt(event: KeyPressEvent) -> None:
             self.session.say("interrupt")

@@ -13,6 +13,8 @@ COMMANDS: Dict[str, Tuple[str, str]] = {
     "continue": ("continue", "run until a breakpoint, catchpoint or Ctrl-C (F5)"),
     "stepi": ("stepi [N]", "execute N instructions (default 1) (F11)"),
     "next": ("next", "execute one instruction, stepping over calls (F10)"),
+    "rstepi": ("rstepi", "step one instruction backwards in the recorded history (F7)"),
+    "rcontinue": ("rcontinue", "run backwards to the previous breakpoint or catchpoint"),
     "break": ("break ADDR|SYMBOL", "stop when execution reaches the address"),
     "delete": ("delete ADDR|SYMBOL", "remove the breakpoint at the address"),
     "catch": ("catch hvc|trap|irq|fiq|eret [ARGS] | catch list|delete N",
@@ -25,6 +27,7 @@ COMMANDS: Dict[str, Tuple[str, str]] = {
     "quit": ("quit", "leave (and stop the stub the TUI started)"),
 }
 ALIASES = {"c": "continue", "cont": "continue", "si": "stepi", "n": "next", "ni": "next",
+           "reverse-stepi": "rstepi", "rsi": "rstepi", "reverse-continue": "rcontinue", "rc": "rcontinue",
            "nexti": "next", "b": "break", "d": "delete", "q": "quit", "exit": "quit", "t": "world"}
 CATCH_KINDS = ("hvc", "trap", "irq", "fiq", "eret", "list", "delete")
 #: Pseudo-command for lines handed to GDB unchanged.
@@ -66,7 +69,7 @@ def parse(line: str) -> Optional[Command]:
         if not lo <= len(args) <= hi:
             raise CommandError(f"usage: {usage}")
 
-    if name in ("continue", "next", "help", "quit"):
+    if name in ("continue", "next", "help", "quit", "rstepi", "rcontinue"):
         need(0, 0)
     elif name == "stepi":
         need(0, 1)

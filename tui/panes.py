@@ -23,7 +23,7 @@ CORE_RIGHT = ["r8", "r9", "r10", "r11", "r12", "sp", "lr", "pc"]
 BANKED_MODES = ("usr", "svc", "abt", "und", "irq", "fiq", "hyp")
 PSR_T = 1 << 5
 
-KEYS = (("F5", "continue"), ("F10", "next"), ("F11", "stepi"), ("^C", "interrupt"),
+KEYS = (("F5", "continue"), ("F10", "next"), ("F11", "stepi"), ("F7", "back"), ("^C", "interrupt"),
         ("Tab", "complete"), ("^D", "quit"))
 
 Fragments = StyleAndTextTuples

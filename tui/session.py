@@ -360,6 +360,12 @@ class Session:
     def _cmd_next(self) -> None:
         self._resume("-exec-next-instruction")
 
+    def _cmd_rstepi(self) -> None:
+        self._resume("-exec-step-instruction --reverse")
+
+    def _cmd_rcontinue(self) -> None:
+        self._resume("-exec-continue --reverse")
+
     def _cmd_break(self, where: str) -> None:
         addr = self.resolve(where)
         bp = self.gdb.command(f"-break-insert *{addr:#x}", self.timeout).payload.get("bkpt", {})
