@@ -4,7 +4,8 @@ The host (SVC) calls ``hvc #0`` in a loop and the Hyp handler ERETs at once, so
 each iteration is one entry to Hyp and one ERET back: the cheapest world
 switch. On hypdbg every entry to Hyp passes through Python (exception entry,
 exit log, catchpoint checks) and every ERET through an address hook, so this
-measures that path. QEMU runs the same ELF plainly (no -icount) and with
+measures that path; a second table shows what catchpoints that never fire cost on it.
+QEMU runs the same ELF plainly (no -icount) and with
 ``-icount shift=0,sleep=off``; start-up is removed by also timing ITERS=0.
 
     .venv/bin/python bench/bench_hvc.py [--iters N] [--qemu-iters N] [--repeat R]
@@ -51,6 +52,29 @@ def rate(cmd_of, iters: int, repeat: int) -> float:
     return iters / max(full - base, 1e-6)
 
 
+def catch_cost(iters: int, repeat: int) -> List[float]:
+    """Round trips/s in process, without catchpoints and with three that never fire."""
+    import io
+
+    from hypdbg.core.board import build_board
+    from hypdbg.core.target import MachineTarget
+
+    elf = build(iters)
+    rates = []
+    for catches in ((), ("hvc 0x999", "trap smc", "eret guest:9")):
+        best = 0.0
+        for _ in range(repeat):
+            board = build_board(str(elf), serial="none", uart_out=io.BytesIO())
+            target = MachineTarget(board.machine)
+            for c in catches:
+                target.monitor("catch " + c)
+            t = time.perf_counter()
+            board.run()
+            best = max(best, iters / (time.perf_counter() - t))
+        rates.append(best)
+    return rates
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--iters", type=int, default=20000, help="round trips on hypdbg")
@@ -74,6 +98,12 @@ def main(argv: Optional[List[str]] = None) -> int:
     print(f"| qemu-system-arm -icount shift=0 | {qemu_ic:,.0f} | | 1.00 |")
     for name, r in rows:
         print(f"| {name} | {r:,.0f} | {r / qemu:.4f} | {r / qemu_ic:.4f} |")
+    plain, caught = catch_cost(args.iters, args.repeat)
+    print()
+    print("| in process | round trips/s | ratio |")
+    print("|---|---|---|")
+    print(f"| no catchpoints | {plain:,.0f} | 1.00 |")
+    print(f"| three catchpoints that never fire | {caught:,.0f} | {caught / plain:.3f} |")
     return 0
 
 

@@ -182,8 +182,12 @@ class Session:
         return StopEvent(kind=kind, pc=pc, world=self.target.current_world())
 
     def report(self, event: StopEvent) -> List[bytes]:
-        """Record a stop; the answer to the resume: ``O`` console text, then the stop reply."""
+        """Record a stop; the answer to the resume: ``O`` console text, then the stop reply.
+
+        GDB takes the thread named in a stop reply as the stub's general thread from then
+        on (it sends no ``Hg`` for it), so the stub must too."""
         self.machine.last_stop = event
+        self.g_thread = None
         return stop_packets(self.target, self.regmap, event,
                             swbreak="swbreak+" in self.gdb_features,
                             hwbreak="hwbreak+" in self.gdb_features,

@@ -98,6 +98,11 @@ def _reason(event: StopEvent, swbreak: bool, hwbreak: bool, hw_addrs: Container[
         return b"%s:%x;" % (kind.encode(), event.data_addr)
     if event.kind is StopKind.HISTORY_END:
         return b"replaylog:begin;"
+    if event.kind is StopKind.CATCH and event.message:
+        # GDB ignores a T-packet pair whose name it does not know (Remote Protocol, Stop
+        # Reply Packets), so the reason travels in the reply too, hex-encoded, for clients
+        # that read raw packets; GDB users see the console text sent before it.
+        return b"hypdbg-catch:%s;" % event.message.encode().hex().encode()
     return b""
 
 

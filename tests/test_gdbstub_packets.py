@@ -398,6 +398,8 @@ def test_catch_sends_message_then_sigtrap() -> None:
     out = ask(s, b"c")
     assert len(out) == 2 and bytes.fromhex(out[0][1:].decode()) == b"hvc #0x1 from hyp\n"
     assert out[1].startswith(b"T05") and fields(out[1])["f"] == "08000040"
+    # the T reply carries the reason too, in a pair GDB skips (Stop Reply Packets)
+    assert bytes.fromhex(fields(out[1])["hypdbg-catch"]) == b"hvc #0x1 from hyp"
     assert one(s, b"?").startswith(b"T05")  # '?' repeats the stop without the O packet
 
 

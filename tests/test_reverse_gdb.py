@@ -46,3 +46,28 @@ def test_reverse_continue_stops_at_the_previous_catchpoint(hyp_session):
     assert s.register("hsr") >> 26 == 0x12                   # the HVC exit's syndrome again
     again = s.cont()
     assert again.pc == second.pc
+
+
+def test_registers_after_a_stop_in_another_thread_are_that_threads():
+    """GDB records the thread of a stop reply as the general thread and sends no Hg for it
+    (GDB's remote.c, record_currthread): after `thread 1` and a reverse step that stops in
+    the hypervisor, the registers GDB reads must be the CPU's, not the host's saved context.
+    In the broken example the two r4 differ: the host's saved r4 is &vcpu0, the CPU's is the
+    guest's r4 that the faulty world switch leaves behind (examples/worldswitch/README.md)."""
+    import subprocess
+    import sys
+
+    from hypdbg.testing import find_gdb
+    if find_gdb() is None:
+        pytest.skip("no GDB")
+    broken = ELF.replace("worldswitch.elf", "worldswitch-broken.elf")
+    res = subprocess.run([sys.executable, "-m", "hypdbg.cli", "gdb", broken, "--batch",
+                          "--ex", "catch-hvc 1 from guest", "--ex", "continue",
+                          "--ex", "monitor catch delete all", "--ex", "catch-eret host",
+                          "--ex", "continue", "--ex", "thread 3", "--ex", "p $r4",
+                          "--ex", "thread 1", "--ex", "reverse-stepi",
+                          "--ex", "printf \"R4=%x VCPU=%x\\n\", $r4, &vcpu0"],
+                         capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+    assert res.returncode == 0, res.stderr
+    out = res.stdout + res.stderr
+    assert "R4=40200378 VCPU=40000f48" in out, out[-1500:]      # guest_state, not &vcpu0
