@@ -238,3 +238,30 @@ def test_resize_relays_the_screen_and_the_stub_dies_with_the_tui(image):
         assert not _serving(image)
     finally:
         t.kill()
+
+
+WORLDSWITCH = Path(__file__).resolve().parent.parent / "examples" / "worldswitch" / "worldswitch.elf"
+
+
+def test_worldswitch_demo_contexts_at_a_guest_hypercall():
+    """The served world-switch demo (examples/worldswitch/README.md): at the guest's
+    HVC #2 (guest_puthex), the host waits after its own HVC in host_call_hyp and the guest
+    (VMID 1) is saved after its HVC; ELR_hyp is the guest's return address (B1.9.11)."""
+    from hypdbg.core.loader import load_elf
+    sym = {k: v & ~1 for k, v in load_elf(str(WORLDSWITCH)).symbols.items()}
+    t = Tmux([sys.executable, "-m", "hypdbg.tui.main", str(WORLDSWITCH)])
+    try:
+        t.wait_for(lambda s: "connected to" in s)
+        t.keys("catch hvc 2 from guest", "Enter")
+        t.wait_for(lambda s: "catchpoint 1:" in s)
+        t.keys("F5")
+        screen = t.wait_for(lambda s: "stopped (" in s and "0x4a000002" in s)
+        host_pc, guest_pc = sym["host_call_hyp"] + 4, sym["guest_puthex"] + 4
+        pcs = _row(screen, f"pc  {host_pc:#010x}", f"pc  {guest_pc:#010x}")
+        assert pcs.index(f"{host_pc:#010x}") < pcs.index(f"{guest_pc:#010x}")
+        _row(screen, "HSR", "0x4a000002", "HVC #0x2")
+        _row(screen, "ELR_hyp", f"{guest_pc:#010x}")
+        _row(screen, "VTTBR", "VMID 1")
+        t.keys("quit", "Enter")
+    finally:
+        t.kill()
