@@ -159,6 +159,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         return stop.exit_code
     m = board.machine
     where = f"PC {m.cpu.pc:#010x}, mode {m.cpu.mode:#x}, after {m.icount} instructions"
+    tail = board.console.tail() if board.console is not None else []
+    if tail:
+        where += "; last console lines: " + " | ".join(line.strip() for line in tail)
     if stop.kind == "limit":
         return _fail(f"stopped: {stop.message} ({where})")
     if stop.kind == "reset":

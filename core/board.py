@@ -8,7 +8,8 @@ import socket
 import sys
 import threading
 from dataclasses import dataclass
-from typing import BinaryIO, Optional
+from collections import deque
+from typing import BinaryIO, List, Optional
 
 from .gic import GicCpuInterface, GicDistributor, GicState
 from .loader import Image, ImageError, load_image
@@ -31,6 +32,7 @@ class Board:
     gic: GicState
     uart: Pl011
     timer: GenericTimer
+    console: "ConsoleTail" = None  # type: ignore[assignment]
 
     def run(self, max_insns: Optional[int] = None) -> Stop:
         return self.machine.run(max_insns=max_insns)
@@ -54,9 +56,12 @@ def build_board(image_path: str, ram_mb: int = 256, load_addr: Optional[int] = N
     vif = VirtualInterface(gic)
     timer = GenericTimer(lambda: machine.vtime * TICKS_PER_INSN, gic.set_level)
 
+    console = ConsoleTail()
+
     def tx(byte: int) -> None:
         out.write(bytes((byte,)))
         out.flush()
+        console.add(byte)
 
     uart = Pl011(on_tx=tx, irq=lambda level: gic.set_level(UART_INTID, level))
     for dev in (GicDistributor(gic), GicCpuInterface(gic), GicHypInterface(vif),
@@ -65,10 +70,29 @@ def build_board(image_path: str, ram_mb: int = 256, load_addr: Optional[int] = N
     machine.gic = gic
     machine.timer = timer
     gic.on_change = machine.interrupt_lines_changed
-    board = Board(machine, gic, uart, timer)
+    board = Board(machine, gic, uart, timer, console)
     if uart_out is None or serial != "stdio":
         connect_serial(board, serial)
     return board
+
+
+class ConsoleTail:
+    """The last lines the UART printed, to explain a stop (a panic, a hang) in one place."""
+
+    def __init__(self, keep: int = 5) -> None:
+        self.lines: deque = deque(maxlen=keep)
+        self._line = bytearray()
+
+    def add(self, byte: int) -> None:
+        if byte == 0x0A:
+            self.lines.append(self._line.decode(errors="replace").rstrip("\r"))
+            self._line.clear()
+        elif len(self._line) < 512:
+            self._line.append(byte)
+
+    def tail(self) -> List[str]:
+        partial = self._line.decode(errors="replace").rstrip("\r")
+        return list(self.lines) + ([partial] if partial.strip() else [])
 
 
 def connect_serial(board: Board, serial: str) -> None:

@@ -48,6 +48,16 @@ def load_elf(path: str) -> Image:
         raise ImageError(f"{path}: cannot read: {e.strerror or e}") from None
     if data[:4] != b"\x7fELF":
         raise ImageError(f"{path}: not an ELF file")
+    if len(data) >= 0x34 and data[4] == 1 and data[5] == 1:
+        # ELF32 little-endian: the program headers must lie inside the file
+        phoff = int.from_bytes(data[0x1C:0x20], "little")
+        phentsize = int.from_bytes(data[0x2A:0x2C], "little")
+        phnum = int.from_bytes(data[0x2C:0x2E], "little")
+        if phoff + phentsize * phnum > len(data):
+            raise ImageError(f"{path}: truncated ELF (program headers end at byte "
+                             f"{phoff + phentsize * phnum}, the file has {len(data)})")
+    elif len(data) < 0x34:
+        raise ImageError(f"{path}: truncated ELF ({len(data)} bytes, shorter than an ELF header)")
     try:
         elf = ELFFile(io.BytesIO(data))
         if elf.elfclass != 32 or elf["e_machine"] not in ("EM_ARM", EM_ARM):
