@@ -265,6 +265,13 @@ class Cpu:
         if err:
             raise UcError(err)
 
+    def cp_write(self, crn: int, opc1: int, crm: int, opc2: int, value: int) -> None:
+        """Raw 32-bit cp15 write by encoding (an operation such as a TLB invalidate runs)."""
+        buf = _CpReg(15, 0, 0, crn, crm, opc1, opc2, value & 0xFFFFFFFF)
+        err = self._write(self._uch, A.UC_ARM_REG_CP_REG, ctypes.byref(buf))
+        if err:
+            raise UcError(err)
+
     def cp_read(self, is64: bool, crn: int, opc1: int, crm: int, opc2: int) -> Optional[int]:
         """Raw cp15 read by encoding; None where unicorn has no such register."""
         try:

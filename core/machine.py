@@ -476,9 +476,13 @@ class Machine:
             return True
         if insn.crn == 8 and not insn.read and insn.opc2 in (1, 3, 5):
             # unicorn keeps 1 KiB pages and invalidates only the one holding the address,
-            # leaving the rest of a remapped 4 KiB page stale: flush everything instead
+            # leaving the rest of a remapped 4 KiB page stale: invalidate all four quarters
+            # of the 4 KiB page (the instruction itself then runs natively as well)
             if not (mode != HYP and hcr & (1 << cp15.HCR_TRAP_BIT["ttlb"])):
-                self.flush_tlb()
+                value = cpu.reg(insn.rt)
+                base = value & ~0xC00
+                for quarter in range(4):
+                    cpu.cp_write(insn.crn, insn.opc1, insn.crm, insn.opc2, base | (quarter << 10))
             return False
         if reg is not None and reg.name in _TRANSLATION_REGS and not insn.read:
             self.flush_tlb()
