@@ -79,6 +79,15 @@ typedef struct fc_state {
     /* Block cache, direct mapped: addr << 32 | size << 16 | thumb << 15 | insns; 0 = empty. */
     uint64_t cache[FC_CACHE_SIZE];
     uint64_t insn_pc;       /* fc_code: address of the instruction now executing */
+    /* fc_align: the first misaligned access of a slice, and the CPU state before it */
+    uint64_t align_addr;
+    uint64_t align_pc;
+    uint32_t align_size;
+    uint32_t align_write;
+    uint32_t align_hit;
+    uint32_t align_pad;
+    void *align_ctx;                                   /* a uc_context to save into */
+    uc_err (*ctx_save)(uc_engine *uc, void *context);  /* uc_context_save */
 } fc_state;
 
 int fc_abi(void) { return FC_ABI; }
@@ -213,4 +222,25 @@ void fc_code(uc_engine *uc, uint64_t address, uint32_t size, void *user_data)
     (void)uc;
     (void)size;
     ((fc_state *)user_data)->insn_pc = address;
+}
+
+/*
+ * Optional UC_HOOK_MEM_READ|WRITE callback while SCTLR.A/HSCTLR.A asks for alignment
+ * checks (unicorn makes none): the first misaligned access saves the CPU context and
+ * stops, so the machine can undo the access and take the alignment fault. In C because
+ * a hypervisor that sets HSCTLR.A runs every one of its accesses through here.
+ */
+void fc_align(uc_engine *uc, int type, uint64_t address, int size, int64_t value, void *user_data)
+{
+    fc_state *s = (fc_state *)user_data;
+    (void)value;
+    if (s->align_hit || size <= 1 || !(address & (uint64_t)(size - 1)))
+        return;
+    s->align_hit = 1;
+    s->align_addr = address;
+    s->align_size = (uint32_t)size;
+    s->align_write = type == 17;   /* UC_MEM_WRITE */
+    s->align_pc = s->insn_pc;
+    s->ctx_save(uc, s->align_ctx);
+    s->emu_stop(uc);
 }

@@ -51,7 +51,8 @@ from pathlib import Path
 from typing import Callable, Dict, List, Optional, Tuple
 
 import unicorn
-from unicorn import UC_HOOK_BLOCK, UC_HOOK_CODE, UC_PROT_EXEC, Uc, UcError
+from unicorn import (UC_HOOK_BLOCK, UC_HOOK_CODE, UC_HOOK_MEM_READ, UC_HOOK_MEM_WRITE,
+                     UC_PROT_EXEC, Uc, UcError)
 from unicorn.arm_const import UC_ARM_REG_CPSR
 
 NO_DEADLINE = 1 << 63
@@ -89,6 +90,14 @@ class _State(ctypes.Structure):
         ("vmem_read", ctypes.c_void_p),
         ("cache", ctypes.c_uint64 * CACHE_SIZE),
         ("insn_pc", ctypes.c_uint64),
+        ("align_addr", ctypes.c_uint64),
+        ("align_pc", ctypes.c_uint64),
+        ("align_size", ctypes.c_uint32),
+        ("align_write", ctypes.c_uint32),
+        ("align_hit", ctypes.c_uint32),
+        ("align_pad", ctypes.c_uint32),
+        ("align_ctx", ctypes.c_void_p),
+        ("ctx_save", ctypes.c_void_p),
     ]
 
 
@@ -261,6 +270,7 @@ class BlockCounter:
         self._st.enabled = 1
         self._handle: Optional[int] = None
         self._pc_handle: Optional[int] = None
+        self._align_handle: Optional[int] = None
         if lib is not None:
             ul = _uclib()
             self._st.emu_stop = ctypes.cast(ul.uc_emu_stop, ctypes.c_void_p).value
@@ -507,6 +517,38 @@ class BlockCounter:
                 self.uc.hook_del(self._pc_handle)
             self._pc_handle = None
         self.uc.ctl_flush_tb()
+
+    def align_check(self, ctx: Optional[object]) -> bool:
+        """Check every memory access for alignment in C (``ctx``: a UcContext to save the
+        state before the first misaligned one into), or stop checking (None). False when
+        there is no C helper: the caller then checks in Python."""
+        if self._lib is None:
+            return False
+        if ctx is not None and self._align_handle is None:
+            self._st.align_ctx = ctx.context.value  # type: ignore[attr-defined]
+            self._st.ctx_save = ctypes.cast(_uclib().uc_context_save, ctypes.c_void_p).value
+            self._st.align_hit = 0
+            handle = ctypes.c_size_t()
+            err = _uclib().uc_hook_add(self.uc._uch, ctypes.byref(handle),
+                                       UC_HOOK_MEM_READ | UC_HOOK_MEM_WRITE,
+                                       ctypes.cast(self._lib.fc_align, ctypes.c_void_p),
+                                       ctypes.c_void_p(ctypes.addressof(self._st)),
+                                       ctypes.c_uint64(1), ctypes.c_uint64(0))
+            if err != 0:
+                raise UcError(err)
+            self._align_handle = handle.value
+        elif ctx is None and self._align_handle is not None:
+            _uclib().uc_hook_del(self.uc._uch, ctypes.c_size_t(self._align_handle))
+            self._align_handle = None
+        return True
+
+    def take_align_hit(self) -> Optional[Tuple[int, int, int, bool]]:
+        """(address, size, PC, write) of a misaligned access caught since the last call."""
+        st = self._st
+        if not st.align_hit:
+            return None
+        st.align_hit = 0
+        return st.align_addr, st.align_size, st.align_pc, bool(st.align_write)
 
     def _on_code(self, uc: Uc, address: int, size: int, _data: object) -> None:
         self._st.insn_pc = address

@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from typing import Callable, Dict, Optional, Set, Tuple
 
 from unicorn import UC_HOOK_CODE, Uc
-from unicorn.arm_const import UC_ARM_REG_CPSR
 
 from .coproc import CpInsn, decode, is_thumb32, thumb_word
 from .cpu import CPSR_T
@@ -41,8 +40,8 @@ class Site:
 ARM_ERET = 0x0160006E            # ERET A1 without its condition (B9.3.3)
 THUMB_ERET = (0xF3DE, 0x8F00)    # ERET T1 = SUBS PC, LR, #0
 
-#: Decides whether an instruction is worth intercepting.
-Filter = Callable[[CpInsn], bool]
+#: Decides whether an instruction is worth intercepting (given: filled for Hyp mode).
+Filter = Callable[[CpInsn, bool], bool]
 #: Called before the instruction runs; returns True if it handled (emulated or trapped) it.
 Handler = Callable[[Site], bool]
 
@@ -50,16 +49,20 @@ Handler = Callable[[Site], bool]
 class CpIntercept:
     """Finds interesting cp15 instructions in code pages and hooks their addresses."""
 
-    def __init__(self, uc: Uc, wanted: Filter, handler: Handler) -> None:
+    def __init__(self, uc: Uc, wanted: Filter, handler: Handler,
+                 read_cpsr: Callable[[], int], read_phys: Callable[[int, int], bytes]) -> None:
         self.uc = uc
+        self.read_cpsr = read_cpsr
+        self.read_phys = read_phys
         self.wanted = wanted
         self.handler = handler
         self.sites: Dict[Tuple[int, bool], Site] = {}
         self._hooked: Set[int] = set()
         self.hits = 0
 
-    def scan(self, va: int, pa: int, data: bytes) -> None:
-        """Record the interesting instructions of a code page mapped at ``va`` -> ``pa``."""
+    def scan(self, va: int, pa: int, data: bytes, hyp: bool = False) -> None:
+        """Record the interesting instructions of a code page mapped at ``va`` -> ``pa``
+        (``hyp``: the page was filled for Hyp mode, where HCR traps never apply)."""
         found = []
         n = len(data) // 4
         for i, word in enumerate(struct.unpack_from(f"<{n}I", data)):
@@ -67,7 +70,7 @@ class CpIntercept:
                 found.append(Site(va + 4 * i, pa + 4 * i, False, word, None))
             elif _maybe_cp15(word):
                 insn = decode(word)
-                if insn is not None and insn.coproc == 15 and self.wanted(insn):
+                if insn is not None and insn.coproc == 15 and self.wanted(insn, hyp):
                     found.append(Site(va + 4 * i, pa + 4 * i, False, word, insn))
         halves = struct.unpack_from(f"<{len(data) // 2}H", data)
         for i in range(len(halves) - 1):
@@ -77,7 +80,7 @@ class CpIntercept:
             elif (hw1 & 0xEE00) == 0xEC00 and is_thumb32(hw1):
                 word = thumb_word(hw1, halves[i + 1])
                 insn = decode(word)
-                if insn is not None and insn.coproc == 15 and self.wanted(insn):
+                if insn is not None and insn.coproc == 15 and self.wanted(insn, hyp):
                     found.append(Site(va + 2 * i, pa + 2 * i, True, word, insn))
         for site in found:
             self.sites[(site.va, site.thumb)] = site
@@ -87,11 +90,11 @@ class CpIntercept:
                 self.uc.ctl_remove_cache(site.va, site.va + 4)
 
     def _on_code(self, uc: Uc, address: int, size: int, _data: object) -> None:
-        thumb = bool(uc.reg_read(UC_ARM_REG_CPSR) & CPSR_T)
+        thumb = bool(self.read_cpsr() & CPSR_T)
         site = self.sites.get((address, thumb))
         if site is None:
             return
-        raw = bytes(uc.mem_read(site.pa, 4))
+        raw = self.read_phys(site.pa, 4)
         if thumb:
             lo, hi = struct.unpack("<HH", raw)
             word = thumb_word(lo, hi)

@@ -9,6 +9,7 @@ interrupts between execution slices, and tracks worlds and exits.
 """
 from __future__ import annotations
 
+import ctypes
 import struct
 import threading
 import time
@@ -22,6 +23,7 @@ from unicorn import (UC_ERR_EXCEPTION, UC_ERR_FETCH_UNMAPPED, UC_ERR_READ_UNMAPP
                      UC_HOOK_MEM_WRITE_UNMAPPED, UC_HOOK_TLB_FILL, UC_HOOK_MEM_READ, UC_HOOK_MEM_WRITE, UC_MEM_FETCH, UC_MEM_WRITE,
                      UC_PROT_ALL, UC_TLB_VIRTUAL, UcError)
 from unicorn.arm_const import UC_ARM_REG_ESR, UC_ARM_REG_FPEXC
+from unicorn.unicorn_py3.unicorn import uclib
 from unicorn.unicorn_const import UC_CTL_IO_WRITE, UC_CTL_TLB_FLUSH
 
 from . import cp15, psci
@@ -49,6 +51,7 @@ HCR_AMO = 1 << 5
 HCR_VA = 1 << 8
 HCR_TGE = 1 << 27
 WATCHED_PSR = 0x1DF               # CPSR A, I, F and M: what decides whether an interrupt is taken
+NATIVE_HOOK = -1                  # _align_hook when the C helper does the checking
 LOOP_INSNS = 4                    # aborts this close together, repeatedly, are an exception loop
 FAST_SLICE = 200_000              # --fast: instructions between looks at the host clock
 SLICE = 1 << 22                   # instructions per slice when nothing else is due
@@ -112,9 +115,11 @@ class Machine:
         self.entry.listeners.append(self._after_exception)
         self.worlds = Worlds()
         self.counter = BlockCounter(self.uc)
-        self.intercept = CpIntercept(self.uc, self._wants_insn, self._on_cp_site)
+        self.intercept = CpIntercept(self.uc, self._wants_insn, self._on_cp_site,
+                                     lambda: self.cpu.cpsr, self._read_ram)
         self.mmu = Mmu(self)
-        self._scanned: Dict[Tuple[int, int], int] = {}   # (va page, pa page) -> crc32 scanned
+        self._scanned: Dict[Tuple[int, int, bool], int] = {}   # (va, pa, for Hyp) -> crc32 scanned
+        self._ram_buf = ctypes.create_string_buffer(8)
         self.on_exit: List[Callable[[object], Optional[str]]] = []   # catchpoint checks
         self.on_eret: List[Callable[[object], Optional[str]]] = []
         self.breakpoints: Dict[int, int] = {}
@@ -123,6 +128,7 @@ class Machine:
         self._align_hook: Optional[int] = None
         self._fpexc_saved: Optional[int] = None
         self._align_fault: Optional[tuple] = None
+        self._align_ctx: Optional[object] = None
         self._taken = 0
         self._vi_forced = False
         self._ran_free = False
@@ -409,18 +415,25 @@ class Machine:
         entry.perms = perms  # type: ignore[attr-defined]
         if perms & 4 and RAM_BASE <= pa < RAM_BASE + self.ram_size:
             data = bytes(self.uc.mem_read(pa, PAGE))
-            key = (vaddr, pa)
+            hyp = self.cpu.mode == HYP
+            key = (vaddr, pa, hyp)
             crc = zlib.crc32(data)
             if self._scanned.get(key) != crc:      # unchanged code was scanned already
                 self._scanned[key] = crc
-                self.intercept.scan(vaddr, pa, data)
+                self.intercept.scan(vaddr, pa, data, hyp)
         return True
 
     def _translate_fill(self, vaddr: int, access: int) -> Optional[Tuple[int, int]]:
         return self.mmu.fill(vaddr, access)
 
     # -- cp15 / ERET interception -------------------------------------------
-    def _wants_insn(self, insn: CpInsn) -> bool:
+    def _read_ram(self, pa: int, size: int) -> bytes:
+        """RAM bytes through a preallocated buffer (the hot path of intercepted sites)."""
+        if uclib.uc_mem_read(self.uc._uch, pa, self._ram_buf, size):
+            return b""
+        return self._ram_buf.raw[:size]
+
+    def _wants_insn(self, insn: CpInsn, hyp: bool = False) -> bool:
         if insn.is64:
             return insn.crm == 14 or (not insn.read and cp15.lookup(True, 0, insn.opc1, insn.crm, 0)
                                       is not None and cp15.lookup(True, 0, insn.opc1, insn.crm, 0).name
@@ -431,11 +444,11 @@ class Machine:
         if insn.crn == 8 and not insn.read and insn.opc2 in (1, 3, 5):
             return True                      # TLB invalidate by address: see _on_cp_site
         if reg is None:
-            return cp15.is_tidcp(False, insn.crn, insn.crm)
+            return not hyp and cp15.is_tidcp(False, insn.crn, insn.crm)
         if reg.name in ("MIDR", "MPIDR") or reg.name in ID_OVERRIDES:
             return insn.read
         if reg.trap in _SOFT_TRAPS:
-            return True
+            return not hyp                   # HCR traps never apply to Hyp mode
         return not insn.read and reg.name in _TRANSLATION_REGS
 
     def _on_cp_site(self, site: Site) -> bool:
@@ -455,16 +468,12 @@ class Machine:
         if insn.crn == 14 or (insn.is64 and insn.crm == 14):
             return self._timer_access(site, insn, mode)
         reg = cp15.lookup(insn.is64, insn.crn, insn.opc1, insn.crm, insn.opc2)
-        hcr = cpu.sysreg("HCR")
         if mode != HYP:
             trap = reg.trap if reg is not None else ("tidcp" if cp15.is_tidcp(insn.is64, insn.crn, insn.crm) else "")
-            if trap in _SOFT_TRAPS or trap == "tidcp":
-                if hcr & (1 << cp15.HCR_TRAP_BIT[trap]) and not (trap == "tidcp" and reg is not None):
-                    self._cp_trap(site, insn)
-                    return True
-                if trap == "tid3" and hcr & (1 << cp15.HCR_TRAP_BIT[trap]):
-                    self._cp_trap(site, insn)
-                    return True
+            if (trap in _SOFT_TRAPS or trap == "tidcp") \
+                    and cpu.sysreg("HCR") & (1 << cp15.HCR_TRAP_BIT[trap]):
+                self._cp_trap(site, insn)
+                return True
         if reg is not None and insn.read and (reg.name in ("MIDR", "MPIDR") or reg.name in ID_OVERRIDES):
             if reg.name in ("MIDR", "MPIDR") and mode != HYP:
                 value = cpu.sysreg("VPIDR" if reg.name == "MIDR" else "VMPIDR")
@@ -478,7 +487,7 @@ class Machine:
             # unicorn keeps 1 KiB pages and invalidates only the one holding the address,
             # leaving the rest of a remapped 4 KiB page stale: invalidate all four quarters
             # of the 4 KiB page (the instruction itself then runs natively as well)
-            if not (mode != HYP and hcr & (1 << cp15.HCR_TRAP_BIT["ttlb"])):
+            if not (mode != HYP and cpu.sysreg("HCR") & (1 << cp15.HCR_TRAP_BIT["ttlb"])):
                 value = cpu.reg(insn.rt)
                 base = value & ~0xC00
                 for quarter in range(4):
@@ -696,12 +705,29 @@ class Machine:
         hook checks every access (B3.12.8); it is removed again when both are clear."""
         want = self._align_needed(self.cpu.mode)
         if want and self._align_hook is None:
-            self._align_hook = self.uc.hook_add(UC_HOOK_MEM_READ | UC_HOOK_MEM_WRITE, self._on_align)
+            if self._align_ctx is None:
+                self._align_ctx = self.uc.context_save()
+            native = getattr(self.counter, "align_check", None)
+            if native is not None and native(self._align_ctx):
+                self._align_hook = NATIVE_HOOK      # checked in C: a hypervisor may set HSCTLR.A
+            else:
+                self._align_hook = self.uc.hook_add(UC_HOOK_MEM_READ | UC_HOOK_MEM_WRITE, self._on_align)
             self._track_pc()
         elif not want and self._align_hook is not None:
-            self.uc.hook_del(self._align_hook)
+            if self._align_hook == NATIVE_HOOK:
+                self.counter.align_check(None)
+            else:
+                self.uc.hook_del(self._align_hook)
             self._align_hook = None
             self._track_pc()
+
+    def _native_align_hit(self) -> None:
+        """Move a misaligned access the C hook caught into ``_align_fault``."""
+        take = getattr(self.counter, "take_align_hit", None)
+        hit = take() if take is not None else None
+        if hit is not None and self._align_fault is None:
+            address, size, pc, write = hit
+            self._align_fault = (self._align_ctx, pc, address, write, self.counter.retired(pc))
 
     def _align_needed(self, mode: int) -> bool:
         """Alignment checking is on in the regime of ``mode`` (HSCTLR.A in Hyp, else SCTLR.A)."""
@@ -778,6 +804,7 @@ class Machine:
             if self._taken == 0:
                 self.counter.count = start + 1
         self._bp_skip = None
+        self._native_align_hit()
         if self._align_fault is not None:
             self._take_alignment_fault()
         if self._watch_hit is not None:
@@ -855,6 +882,7 @@ class Machine:
             self._sync_count(cpu.pc)
             self._emu_error(err)
             return
+        self._native_align_hit()
         if self._align_fault is not None:
             self._take_alignment_fault()
             return
