@@ -12,7 +12,7 @@ from collections import deque
 from typing import BinaryIO, List, Optional
 
 from .gic import GicCpuInterface, GicDistributor, GicState
-from .loader import Image, ImageError, load_image
+from .loader import Image, load_image
 from .machine import Machine, MachineError, Stop
 from .pl011 import Pl011
 from .record import UartInput

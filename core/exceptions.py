@@ -7,12 +7,11 @@ Hyp, and tells its listeners (the exit log, the hyp catchpoints) about each one.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Dict, List
 
 from .cpu import (CPSR_A, CPSR_E, CPSR_F, CPSR_I, CPSR_IT_MASK, CPSR_J, CPSR_T, HYP,
                   MODE_MASK, Cpu)
 from .hyp import routing
-from .hyp import syndrome as S
 
 SCTLR_V = 1 << 13
 SCTLR_EE = 1 << 25

@@ -28,7 +28,7 @@ from unicorn.unicorn_const import UC_CTL_IO_WRITE, UC_CTL_TLB_FLUSH
 
 from . import cp15, psci
 from .coproc import CpInsn, condition_passed, it_state
-from .cpu import CPSR_A, CPSR_T, HYP, MODE_MASK, SVC, USR, Cpu
+from .cpu import CPSR_A, CPSR_T, HYP, MODE_MASK, SVC, Cpu
 from .exceptions import Entry, Exc, ExceptionEntry
 from .fastcount import BlockCounter
 from .hyp import routing

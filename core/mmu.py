@@ -11,14 +11,13 @@ needs (ISV, SAS, SSE, SRT, WnR) decoded from the instruction.
 """
 from __future__ import annotations
 
-import struct
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, List, Optional, Tuple
+from typing import TYPE_CHECKING, Optional, Tuple
 
 from capstone import CS_ARCH_ARM, CS_MODE_ARM, CS_MODE_THUMB, Cs
 from capstone import arm_const as C
 
-from .cpu import HYP, MODE_MASK, USR
+from .cpu import HYP, USR
 from .exceptions import Exc
 from .fault_status import dfsr, ifsr
 from .hyp import syndrome as S

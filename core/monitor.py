@@ -11,8 +11,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable, Dict, List
 
 from .catch import Catchpoints
-from .hyp import syndrome as S
-from .hypview import describe_hcr, describe_hyp
+from .hypview import describe_hyp
 
 if TYPE_CHECKING:
     from .target import MachineTarget

@@ -7,12 +7,11 @@ context and are read-only; the live world's are the CPU's.
 from __future__ import annotations
 
 import threading
-from typing import TYPE_CHECKING, Callable, Dict, List, Optional, Sequence
+from typing import TYPE_CHECKING, Callable, List, Optional, Sequence
 
 from unicorn import arm_const as A
 
 from . import cp15, regmap
-from .cpu import HYP, MODE_MASK
 from .debug import (MemoryAccessError, RegisterError, RegisterInfo, Space, StopEvent, StopKind,
                     WorldInfo)
 from .machine import ID_OVERRIDES, MPIDR, Machine, Stop
