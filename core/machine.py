@@ -95,12 +95,11 @@ class Machine:
     """A Cortex-A15 with Hyp mode on QEMU virt's memory map."""
 
     def __init__(self, image: Image, ram_mb: int = DEFAULT_RAM_MB, reset_mode: str = "hyp",
-                 deterministic: bool = True, output: Optional[Callable[[bytes], None]] = None) -> None:
+                 deterministic: bool = True) -> None:
         self.image = image
         self.ram_size = ram_mb << 20
         self.reset_mode = reset_mode
         self.deterministic = deterministic
-        self.output = output or (lambda data: None)
         for addr, data in image.segments:
             if addr < RAM_BASE or addr + len(data) > RAM_BASE + self.ram_size:
                 raise MachineError(f"{image.path}: segment {addr:#010x}-{addr + len(data):#010x} "
@@ -584,8 +583,7 @@ class Machine:
     def _data_address(self, pc: int, thumb: bool) -> int:
         """Best-effort base register value of the load/store at ``pc`` (for fault addresses)."""
         word = self._insn_word(pc, thumb, 4)
-        rn = (word >> 16) & 0xF if not thumb else ((word >> 16) & 0xF)
-        return self.cpu.reg(rn)
+        return self.cpu.reg((word >> 16) & 0xF)   # Rn: bits 19:16 in ARM and joined Thumb-2
 
     def _insn_word(self, va: int, thumb: bool, size: int) -> int:
         try:
