@@ -19,7 +19,7 @@ import tempfile
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, TypeVar
 
 TESTS_DIR = Path(__file__).resolve().parent
 IMAGES_DIR = TESTS_DIR / "images"
@@ -271,3 +271,44 @@ def parse_uart(text: str) -> UartReport:
             report.cases.setdefault(current, {})[m.group(1)] = int(m.group(2), 16)
             report.order.append((current, m.group(1)))
     return report
+
+
+# -- shared by the differential test modules -------------------------------------------
+
+T = TypeVar("T")
+_memos: Dict[Tuple[str, str], Tuple[bool, Any]] = {}
+
+
+def memo(kind: str, image: str, fn: Callable[[], T]) -> T:
+    """Run ``fn`` once per (kind, image) in a test session, so each image is built and run
+    once; a failure is replayed to every later caller instead of running again."""
+    key = (kind, image)
+    if key not in _memos:
+        try:
+            _memos[key] = (True, fn())
+        except Exception as e:
+            _memos[key] = (False, e)
+    ok, value = _memos[key]
+    if not ok:
+        raise value
+    return value
+
+
+def case_params(cases: Mapping[str, Sequence[str]], runner: str,
+                qemu_differences: Mapping[Tuple[str, str], str],
+                hypdbg_bugs: Mapping[Tuple[str, str], str], bug_label: str = "") -> List[Any]:
+    """One pytest parameter per (image, case). On QEMU a known difference from the ARM ARM
+    is a strict xfail; on hypdbg so is a listed bug (``bug_label`` prefixes its reason)."""
+    import pytest
+    out = []
+    for image, names in cases.items():
+        for case in names:
+            marks = []
+            reason = qemu_differences.get((image, case))
+            if reason and runner == "qemu":
+                marks.append(pytest.mark.xfail(strict=True, reason=f"known QEMU difference: {reason}"))
+            bug = hypdbg_bugs.get((image, case))
+            if bug and runner == "hypdbg":
+                marks.append(pytest.mark.xfail(strict=True, reason=f"{bug_label}{bug}"))
+            out.append(pytest.param(image, case, marks=marks, id=f"{image}:{case or 'reset'}"))
+    return out

@@ -23,11 +23,11 @@ import difflib
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Tuple, TypeVar, Union
+from typing import Any, Callable, Dict, List, Tuple, Union
 
 import pytest
 
-from imagebuild import (RunTimeout, UartReport, build_image, missing_tools, parse_uart,
+from imagebuild import (case_params, memo, RunTimeout, UartReport, build_image, missing_tools, parse_uart,
                         run_hypdbg, run_qemu, symbols)
 
 _MISSING = missing_tools()
@@ -396,52 +396,19 @@ HYPDBG_MISSING: Dict[Tuple[str, str], str] = {
 
 
 def _params(runner: str) -> List[Any]:
-    """One test per (image, case); on QEMU the known differences are strict xfails."""
-    out = []
-    for image, cases in CASES.items():
-        for case in cases:
-            marks = []
-            reason = QEMU_KNOWN_DIFFERENCES.get((image, case))
-            if reason and runner == "qemu":
-                marks.append(pytest.mark.xfail(strict=True, reason=f"known QEMU difference: {reason}"))
-            missing = HYPDBG_MISSING.get((image, case))
-            if missing and runner == "hypdbg":
-                marks.append(pytest.mark.xfail(strict=True, reason=f"not modelled: {missing}"))
-            out.append(pytest.param(image, case, marks=marks, id=f"{image}:{case or 'reset'}"))
-    return out
+    return case_params(CASES, runner, QEMU_KNOWN_DIFFERENCES, HYPDBG_MISSING, "not modelled: ")
 
 
 # -- running (once per image per session) --------------------------------------
 
-T = TypeVar("T")
-_runs: Dict[Tuple[str, str], Tuple[bool, Any]] = {}
-
-
-def _memo(kind: str, image: str, fn: Callable[[], T]) -> T:
-    """Run ``fn`` once per (kind, image), so each image is built and run once per session.
-
-    A failure is replayed to every test of the image instead of re-running.
-    """
-    key = (kind, image)
-    if key not in _runs:
-        try:
-            _runs[key] = (True, fn())
-        except Exception as e:
-            _runs[key] = (False, e)
-    ok, value = _runs[key]
-    if not ok:
-        raise value
-    return value
-
-
 def elf_of(image: str) -> Path:
     """The built ELF of an image."""
-    return _memo("elf", image, lambda: build_image(image))
+    return memo("elf", image, lambda: build_image(image))
 
 
 def qemu_text(image: str) -> str:
     """QEMU's UART output for an image (the reference)."""
-    return _memo("qemu", image, lambda: run_qemu(elf_of(image), timeout=QEMU_TIMEOUT))
+    return memo("qemu", image, lambda: run_qemu(elf_of(image), timeout=QEMU_TIMEOUT))
 
 
 def qemu_report(image: str) -> UartReport:
@@ -451,7 +418,7 @@ def qemu_report(image: str) -> UartReport:
 
 def hypdbg_result(image: str) -> subprocess.CompletedProcess:
     """The finished ``hypdbg run`` of an image."""
-    return _memo("hypdbg", image, lambda: run_hypdbg(elf_of(image), timeout=HYPDBG_TIMEOUT))
+    return memo("hypdbg", image, lambda: run_hypdbg(elf_of(image), timeout=HYPDBG_TIMEOUT))
 
 
 def hypdbg_report(image: str) -> UartReport:

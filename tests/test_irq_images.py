@@ -32,7 +32,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import pytest
 
-from imagebuild import (REPO_DIR, build_image, hypdbg_command, missing_tools, parse_uart,
+from imagebuild import (case_params, memo, REPO_DIR, build_image, hypdbg_command, missing_tools, parse_uart,
                         qemu_command, symbols, UartReport)
 from test_exception_images import ANY, Bits, Expectation, Within, check_case
 
@@ -326,38 +326,10 @@ HYPDBG_BUGS: Dict[Tuple[str, str], str] = {}
 
 
 def _params(runner: str) -> List[Any]:
-    out = []
-    for image, cases in CASES.items():
-        for case in cases:
-            marks = []
-            qemu_diff = QEMU_KNOWN_DIFFERENCES.get((image, case))
-            if qemu_diff and runner == "qemu":
-                marks.append(pytest.mark.xfail(strict=True, reason=f"known QEMU difference: {qemu_diff}"))
-            bug = HYPDBG_BUGS.get((image, case))
-            if bug and runner == "hypdbg":
-                marks.append(pytest.mark.xfail(strict=True, reason=f"hypdbg bug: {bug}"))
-            out.append(pytest.param(image, case, marks=marks, id=f"{image}:{case}"))
-    return out
+    return case_params(CASES, runner, QEMU_KNOWN_DIFFERENCES, HYPDBG_BUGS, "hypdbg bug: ")
 
 
 # -- running (once per image and machine per session) ---------------------------
-
-_runs: Dict[Tuple[str, str], Tuple[bool, Any]] = {}
-
-
-def _memo(kind: str, image: str, fn: Callable[[], Any]) -> Any:
-    """Run ``fn`` once per (kind, image); a failure is replayed to every later caller."""
-    key = (kind, image)
-    if key not in _runs:
-        try:
-            _runs[key] = (True, fn())
-        except Exception as e:
-            _runs[key] = (False, e)
-    ok, value = _runs[key]
-    if not ok:
-        raise value
-    return value
-
 
 def run_with_input(cmd: Sequence[str], data: Optional[bytes], timeout: float,
                    what: str) -> subprocess.CompletedProcess:
@@ -379,7 +351,7 @@ def run_with_input(cmd: Sequence[str], data: Optional[bytes], timeout: float,
 
 def elf_of(image: str) -> Path:
     """The built ELF of an image."""
-    return _memo("elf", image, lambda: build_image(image))
+    return memo("elf", image, lambda: build_image(image))
 
 
 def _checked(res: subprocess.CompletedProcess, what: str) -> str:
@@ -392,14 +364,14 @@ def _checked(res: subprocess.CompletedProcess, what: str) -> str:
 
 def qemu_text(image: str) -> str:
     """QEMU's UART output for an image (the reference)."""
-    res = _memo("qemu", image, lambda: run_with_input(
+    res = memo("qemu", image, lambda: run_with_input(
         qemu_command(elf_of(image)), STDIN.get(image), QEMU_TIMEOUT, f"QEMU ({image})"))
     return _checked(res, f"QEMU ({image})")
 
 
 def hypdbg_text(image: str) -> str:
     """hypdbg's UART output for an image (``hypdbg run``, standard input fed to the UART)."""
-    res = _memo("hypdbg", image, lambda: run_with_input(
+    res = memo("hypdbg", image, lambda: run_with_input(
         hypdbg_command(elf_of(image)), STDIN.get(image), HYPDBG_TIMEOUT, f"hypdbg ({image})"))
     return _checked(res, f"hypdbg run {image}")
 

@@ -30,7 +30,7 @@ from typing import Any, Callable, Dict, List, Tuple, Union
 
 import pytest
 
-from imagebuild import (RunTimeout, UartReport, missing_tools, parse_uart, run_hypdbg,
+from imagebuild import (case_params, memo, RunTimeout, UartReport, missing_tools, parse_uart, run_hypdbg,
                         run_qemu, symbols)
 from mmuimage import build_mmu_image, layout_of
 
@@ -395,7 +395,7 @@ def expect_mmu_stage2(s: Symbols, L: Layout) -> CaseExpectations:
     permission faults it is UNKNOWN (B3.13.5).  HxFAR hold the VA.  The fault
     level of an S1PTW fault is the stage-2 lookup level.
     """
-    marker, page_marker, exe = s["sec_marker"], s["page_a_marker"], s["exec_page"]
+    marker, page_marker = s["sec_marker"], s["page_a_marker"]
     off, poff = marker - RAM, page_marker - s["page_a"]
     pages, mmio = L["PAGES_IPA"], L["MMIO_IPA"] + 0x40
 
@@ -555,18 +555,7 @@ HYPDBG_IMAGE_BUGS: Dict[str, str] = {}
 
 
 def _params(runner: str) -> List[Any]:
-    out = []
-    for image, cases in CASES.items():
-        for case in cases:
-            marks = []
-            reason = QEMU_KNOWN_DIFFERENCES.get((image, case))
-            if reason and runner == "qemu":
-                marks.append(pytest.mark.xfail(strict=True, reason=f"known QEMU difference: {reason}"))
-            bug = HYPDBG_BUGS.get((image, case))
-            if bug and runner == "hypdbg":
-                marks.append(pytest.mark.xfail(strict=True, reason=bug))
-            out.append(pytest.param(image, case, marks=marks, id=f"{image}:{case}"))
-    return out
+    return case_params(CASES, runner, QEMU_KNOWN_DIFFERENCES, HYPDBG_BUGS)
 
 
 def _image_params(runner: str) -> List[Any]:
@@ -580,35 +569,18 @@ def _image_params(runner: str) -> List[Any]:
 
 # -- running (once per image per session) --------------------------------------
 
-_runs: Dict[Tuple[str, str], Tuple[bool, Any]] = {}
-
-
-def _memo(kind: str, image: str, fn: Callable[[], Any]) -> Any:
-    """Build or run once per (kind, image); a failure is replayed to every test of the image."""
-    key = (kind, image)
-    if key not in _runs:
-        try:
-            _runs[key] = (True, fn())
-        except Exception as e:
-            _runs[key] = (False, e)
-    ok, value = _runs[key]
-    if not ok:
-        raise value
-    return value
-
-
 def elf_of(image: str) -> Path:
-    return _memo("elf", image, lambda: build_mmu_image(image))
+    return memo("elf", image, lambda: build_mmu_image(image))
 
 
 def qemu_report(image: str) -> UartReport:
-    return parse_uart(_memo("qemu", image, lambda: run_qemu(elf_of(image), timeout=QEMU_TIMEOUT)))
+    return parse_uart(memo("qemu", image, lambda: run_qemu(elf_of(image), timeout=QEMU_TIMEOUT)))
 
 
 def hypdbg_result(image: str) -> subprocess.CompletedProcess:
     """The finished ``hypdbg run`` of an image (fails the test on a timeout)."""
     try:
-        return _memo("hypdbg", image, lambda: run_hypdbg(elf_of(image), timeout=HYPDBG_TIMEOUT))
+        return memo("hypdbg", image, lambda: run_hypdbg(elf_of(image), timeout=HYPDBG_TIMEOUT))
     except RunTimeout as e:
         pytest.fail(f"hypdbg run of {image}: {e}")
 
