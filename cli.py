@@ -95,11 +95,11 @@ def _fail(message: str, status: int = EXIT_FAULT) -> int:
 def boot_image(args: argparse.Namespace, path: str):
     """The image to run: a plain ELF or raw binary as given, or a Linux-style boot plan
     (zImage, initrd, command line, device tree, guest-loader modules) as QEMU builds it."""
-    from .core.boot import parse_device, plan_boot
     with open(path, "rb") as f:
         is_elf = f.read(4) == b"\x7fELF"
     if not (args.initrd or args.append or args.dtb or args.device) and (is_elf or args.load_addr is not None):
         return None
+    from .core.boot import parse_device, plan_boot
     loaders = [parse_device(text) for text in args.device]
     return plan_boot(path, initrd=args.initrd, append=args.append, dtb=args.dtb,
                      ram_mb=args.mem, guest_loaders=loaders).image()

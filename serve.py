@@ -11,11 +11,10 @@ DEMO_DIR = Path(__file__).resolve().parent / "examples" / "worldswitch"
 def _serve(image: str, args: argparse.Namespace, banner: str = "") -> int:
     from .core.board import BoardError, build_board
     from .core.loader import ImageError
-    from .core.target import MachineTarget
-    from .gdbstub.server import serve
-
     from .core.record import RecordError, Recording, board_options, replay_history
+    from .core.target import MachineTarget
     from .core.timetravel import TimeTravel
+    from .gdbstub.server import serve
 
     stdio = getattr(args, "stdio", False)
     out = sys.stderr.buffer if stdio else sys.stdout.buffer

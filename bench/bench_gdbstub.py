@@ -22,22 +22,28 @@ is driven in ack mode; hypdbg in no-ack mode, or ack mode with ``--ack``):
 * MIPS while attached: a counted loop of known length, continued with no
   breakpoint in it until a breakpoint after it.
 
+Both stubs run side by side and every raw measurement is split into bursts
+that alternate between them, so that load elsewhere on the machine hits
+both alike; each rate is the best burst (and the best of ``--repeat`` runs).
+hypdbg runs with Python's bytecode cache (in ``bench/build/pycache``), as an
+installed package does; ``--cold`` compiles every module from source instead.
+
 Then the same stepi and breakpoint loops through gdb-multiarch (batch mode,
 its Python API timing ``stepi`` and ``continue`` commands one at a time).
-Times are the best of ``--repeat`` runs, the two stubs alternating.
 ``--quick`` uses small counts and one run.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import shutil
 import socket
 import subprocess
 import sys
 import time
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Dict, Iterator, List, Optional, Tuple
@@ -109,6 +115,8 @@ FULL = Sizes(steps=5000, hits=5000, g_reads=10000, mem_bytes=MEM_SIZE, iters=30_
              gdb_steps=400, gdb_hits=400)
 QUICK = Sizes(steps=1000, hits=1000, g_reads=2000, mem_bytes=MEM_SIZE, iters=8_000_000,
               gdb_steps=100, gdb_hits=100)
+BURSTS = 8                   # each raw measurement, split in this many bursts per stub
+PYCACHE = BUILD / "pycache"
 
 
 def build_image() -> Tuple[Path, Dict[str, int]]:
@@ -247,15 +255,31 @@ def hypdbg_command(elf: Path, port: int) -> List[str]:
     return [sys.executable, "-m", "hypdbg.cli", "serve", str(elf), "--port", str(port)]
 
 
+def hypdbg_env(cold: bool = False) -> Dict[str, str]:
+    """hypdbg's environment: bytecode cached in ``bench/build/pycache`` unless ``cold``.
+
+    Python caches compiled modules by default; an environment with
+    PYTHONDONTWRITEBYTECODE set would otherwise make every launch compile
+    every module from source (about 60 ms here), which a user does not pay.
+    """
+    env = dict(os.environ)
+    if not cold:
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
+        env["PYTHONPYCACHEPREFIX"] = str(PYCACHE)
+    return env
+
+
 @dataclass
 class Stub:
     """One of the two servers under test."""
 
     name: str
     command: Callable[[Path, int], List[str]]
+    env: Optional[Dict[str, str]] = None
+    warm_up: bool = False      # launch once, unmeasured, before the first measured launch
 
 
-STUBS = [Stub("hypdbg", hypdbg_command), Stub("qemu", qemu_command)]
+STUBS = [Stub("hypdbg", hypdbg_command, warm_up=True), Stub("qemu", qemu_command)]
 
 
 @dataclass
@@ -275,7 +299,8 @@ def launched(stub: Stub, elf: Path, timeout: float = 30.0) -> Iterator[Attached]
     port = free_port()
     t0 = time.perf_counter()
     proc = subprocess.Popen(stub.command(elf, port), stdin=subprocess.DEVNULL,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=str(REPO))
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=str(REPO),
+                            env=stub.env)
     client: Optional[RspClient] = None
     try:
         deadline = t0 + timeout
@@ -391,14 +416,15 @@ def chunk_sizes(packet_size: int) -> Tuple[int, int]:
     return read, write
 
 
-def measure_memory(c: RspClient, packet_size: int, size: int) -> Tuple[float, float, int, int]:
-    """Write then read back ``size`` bytes at MEM_BASE; (write KiB/s, read KiB/s, chunks)."""
+def measure_memory(c: RspClient, packet_size: int, size: int,
+                   base: int = MEM_BASE) -> Tuple[float, float, int, int]:
+    """Write then read back ``size`` bytes at ``base``; (write KiB/s, read KiB/s, chunks)."""
     read_chunk, write_chunk = chunk_sizes(packet_size)
-    pattern = bytes((i * 7 + (i >> 8)) & 0xFF for i in range(size))
+    pattern = bytes(((base + i) * 7 + ((base + i) >> 8)) & 0xFF for i in range(size))
     t0 = time.perf_counter()
     for off in range(0, size, write_chunk):
         data = pattern[off:off + write_chunk]
-        reply = c.request(b"M%x,%x:%s" % (MEM_BASE + off, len(data), data.hex().encode()))
+        reply = c.request(b"M%x,%x:%s" % (base + off, len(data), data.hex().encode()))
         if reply != b"OK":
             raise RspError(f"M of {len(data)} bytes answered {reply[:20]!r}")
     t_write = time.perf_counter() - t0
@@ -406,7 +432,7 @@ def measure_memory(c: RspClient, packet_size: int, size: int) -> Tuple[float, fl
     t0 = time.perf_counter()
     for off in range(0, size, read_chunk):
         n = min(read_chunk, size - off)
-        reply = c.request(b"m%x,%x" % (MEM_BASE + off, n))
+        reply = c.request(b"m%x,%x" % (base + off, n))
         if reply.startswith(b"E") and len(reply) == 3:
             raise RspError(f"m of {n} bytes answered {reply!r}")
         got += bytes.fromhex(reply.decode())
@@ -460,25 +486,68 @@ class RawResult:
             self.values[key] = value
 
 
-def run_raw(stub: Stub, elf: Path, syms: Dict[str, int], sizes: Sizes, res: RawResult,
-            no_ack: bool = True) -> None:
-    """One pass of the raw-protocol measurements on one stub, kept in ``res`` where better."""
-    with launched(stub, elf) as att:
-        res.keep("launch_ms", att.launch_s * 1e3, lower_is_better=True)
-        negotiate(att, no_ack)
-        c = att.client
-        res.mode = "ack" if c.ack else "no-ack"
-        res.packet_size = att.packet_size
-        res.keep("stepi", measure_stepi(c, sizes.steps))
-        res.keep("bp", measure_breakpoint(c, syms, sizes.hits))
-        res.keep("g", measure_g(c, sizes.g_reads))
-        res.keep("m4", measure_small_reads(c, syms["spin"], sizes.g_reads))
-        wr, rd, res.read_chunk, res.write_chunk = measure_memory(c, att.packet_size,
-                                                                 sizes.mem_bytes)
-        res.keep("mem_write", wr)
-        res.keep("mem_read", rd)
-        res.keep("mips_far", measure_mips(c, syms, sizes.iters, "far_done"))
-        res.keep("mips_near", measure_mips(c, syms, sizes.iters, "counted_done"))
+Measure = Callable[[Attached, int], Dict[str, float]]
+
+
+def raw_measures(syms: Dict[str, int], sizes: Sizes, bursts: int) -> List[Measure]:
+    """The raw-protocol measurements, each one burst of its share of ``sizes``.
+
+    A burst gets its number (0 .. bursts-1), so that memory bursts cover
+    consecutive slices of the 1 MiB window.
+    """
+    mem_slice = sizes.mem_bytes // bursts
+
+    def memory(att: Attached, i: int) -> Dict[str, float]:
+        wr, rd, _, _ = measure_memory(att.client, att.packet_size, mem_slice,
+                                      MEM_BASE + i * mem_slice)
+        return {"mem_write": wr, "mem_read": rd}
+
+    return [
+        lambda att, i: {"stepi": measure_stepi(att.client, max(1, sizes.steps // bursts))},
+        lambda att, i: {"bp": measure_breakpoint(att.client, syms, max(1, sizes.hits // bursts))},
+        lambda att, i: {"g": measure_g(att.client, max(1, sizes.g_reads // bursts))},
+        lambda att, i: {"m4": measure_small_reads(att.client, syms["spin"],
+                                                  max(1, sizes.g_reads // bursts))},
+        memory,
+        lambda att, i: {"mips_far": measure_mips(att.client, syms, sizes.iters, "far_done")},
+        lambda att, i: {"mips_near": measure_mips(att.client, syms, sizes.iters,
+                                                  "counted_done")},
+    ]
+
+
+def run_raw(stubs: List[Stub], elf: Path, syms: Dict[str, int], sizes: Sizes,
+            results: Dict[str, RawResult], no_ack: bool = True, bursts: int = BURSTS) -> None:
+    """One pass of the raw-protocol measurements on all stubs at once, kept where better.
+
+    The stubs are launched one after the other (each launch timed alone),
+    then every measurement alternates bursts between them, the order
+    flipping each time.
+    """
+    with ExitStack() as stack:
+        atts: Dict[str, Attached] = {}
+        for stub in stubs:
+            att = stack.enter_context(launched(stub, elf))
+            res = results[stub.name]
+            res.keep("launch_ms", att.launch_s * 1e3, lower_is_better=True)
+            negotiate(att, no_ack)
+            res.mode = "ack" if att.client.ack else "no-ack"
+            res.packet_size = att.packet_size
+            res.read_chunk, res.write_chunk = chunk_sizes(att.packet_size)
+            atts[stub.name] = att
+        for measure in raw_measures(syms, sizes, bursts):
+            for i in range(bursts):
+                order = stubs if i % 2 == 0 else stubs[::-1]
+                for stub in order:
+                    for key, value in measure(atts[stub.name], i).items():
+                        results[stub.name].keep(key, value)
+
+
+def warm_up(stubs: List[Stub], elf: Path) -> None:
+    """Launch the stubs that ask for it once, unmeasured (hypdbg: fills its bytecode cache)."""
+    for stub in stubs:
+        if stub.warm_up:
+            with launched(stub, elf):
+                pass
 
 
 # -- through gdb-multiarch -------------------------------------------------------------
@@ -510,7 +579,8 @@ def gdb_rates(stub: Stub, elf: Path, syms: Dict[str, int], sizes: Sizes) -> Dict
     """stepi and continue-to-breakpoint rates through gdb-multiarch, timed inside gdb."""
     port = free_port()
     proc = subprocess.Popen(stub.command(elf, port), stdin=subprocess.DEVNULL,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=str(REPO))
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=str(REPO),
+                            env=stub.env)
     try:
         _wait_listening(proc, port)
         script = BUILD / f"gdb_{stub.name}.py"
@@ -590,6 +660,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     ap.add_argument("--no-gdb", action="store_true", help="skip the gdb-multiarch loops")
     ap.add_argument("--ack", action="store_true",
                     help="drive hypdbg in ack mode too, like QEMU (like-for-like protocol)")
+    ap.add_argument("--cold", action="store_true",
+                    help="launch hypdbg without a bytecode cache (every module compiled)")
     args = ap.parse_args(argv)
     missing = [t for t in ("arm-none-eabi-as", "arm-none-eabi-ld", QEMU)
                if shutil.which(t) is None]
@@ -601,15 +673,21 @@ def main(argv: Optional[List[str]] = None) -> int:
     sizes = QUICK if args.quick else FULL
     repeat = max(1, args.repeat if args.repeat is not None else 1 if args.quick else 3)
     elf, syms = build_image()
-    results = {stub.name: RawResult() for stub in STUBS}
+    stubs = [Stub(st.name, st.command, hypdbg_env(args.cold), warm_up=not args.cold)
+             if st.name == "hypdbg" else st for st in STUBS]
+    results = {stub.name: RawResult() for stub in stubs}
+    print("bench: warming up ...", file=sys.stderr, flush=True)
+    warm_up(stubs, elf)
     for run in range(repeat):
-        for stub in STUBS:   # alternated, so that a burst of load elsewhere hits both
-            print(f"bench: run {run + 1}, {stub.name} ...", file=sys.stderr, flush=True)
-            res = results[stub.name]
-            run_raw(stub, elf, syms, sizes, res, no_ack=not args.ack)
-            if not args.no_gdb:
+        order = stubs if run % 2 == 0 else stubs[::-1]   # which one launches first
+        print(f"bench: run {run + 1}, raw protocol ...", file=sys.stderr, flush=True)
+        run_raw(order, elf, syms, sizes, results, no_ack=not args.ack)
+        if not args.no_gdb:
+            for stub in order:
+                print(f"bench: run {run + 1}, gdb on {stub.name} ...", file=sys.stderr,
+                      flush=True)
                 for key, value in gdb_rates(stub, elf, syms, sizes).items():
-                    res.keep(key, value)
+                    results[stub.name].keep(key, value)
     ours, qemu = results["hypdbg"], results["qemu"]
     rows = []
     for key, label in ROWS:
@@ -618,14 +696,15 @@ def main(argv: Optional[List[str]] = None) -> int:
             continue
         ratio = "-" if not a or not b else f"{a / b:.2f}"
         rows.append([label, fmt(a), fmt(b), ratio])
-    print(f"sizes: {'quick' if args.quick else 'full'}; best of {repeat}; "
+    print(f"sizes: {'quick' if args.quick else 'full'}; best of {repeat} x {BURSTS} bursts; "
           f"{sizes.steps} steps, {sizes.hits} hits, {sizes.g_reads} g and m, "
           f"{sizes.mem_bytes // 1024} KiB, counted loop {counted_insns(sizes.iters):,} "
           f"instructions; gdb: {sizes.gdb_steps} stepi, {sizes.gdb_hits} continue")
     print(f"protocol: hypdbg in {ours.mode} mode (PacketSize {ours.packet_size:#x}: "
           f"m {ours.read_chunk} B, M {ours.write_chunk} B); "
           f"QEMU in {qemu.mode} mode (no QStartNoAckMode; "
-          f"PacketSize {qemu.packet_size:#x}: m {qemu.read_chunk} B, M {qemu.write_chunk} B)")
+          f"PacketSize {qemu.packet_size:#x}: m {qemu.read_chunk} B, M {qemu.write_chunk} B); "
+          f"hypdbg bytecode cache {'off' if args.cold else 'on'}")
     print()
     print(table(["measure", "hypdbg", "QEMU", "hypdbg/QEMU"], rows))
     return 0

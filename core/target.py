@@ -6,18 +6,24 @@ context and are read-only; the live world's are the CPU's.
 """
 from __future__ import annotations
 
+import ctypes
+import struct
+import sys
 import threading
-from typing import TYPE_CHECKING, Callable, List, Optional, Sequence
+from typing import TYPE_CHECKING, Callable, Dict, List, Optional, Sequence, Tuple
 
+from unicorn import UcError
 from unicorn import arm_const as A
+from unicorn.unicorn_py3.unicorn import uclib
 
 from . import cp15, regmap
 from .debug import (MemoryAccessError, RegisterError, RegisterInfo, Space, StopEvent, StopKind,
                     WorldInfo)
-from .machine import ID_OVERRIDES, MPIDR, Machine, Stop
+from .machine import ID_OVERRIDES, MPIDR, RAM_BASE, Machine, Stop
 from .worlds import HOST, HYPERVISOR, WorldKey
 
 if TYPE_CHECKING:
+    from .monitor import Monitor
     from .timetravel import TimeTravel
 
 _KIND = {"poweroff": StopKind.POWEROFF, "limit": StopKind.LIMIT, "breakpoint": StopKind.BREAKPOINT,
@@ -26,7 +32,62 @@ _KIND = {"poweroff": StopKind.POWEROFF, "limit": StopKind.LIMIT, "breakpoint": S
          "reset": StopKind.FAULT}
 
 _CORE_NAMES = tuple(f"r{n}" for n in range(13)) + ("sp", "lr", "pc", "cpsr")
-_CORE_IDS = [getattr(A, f"UC_ARM_REG_R{n}") for n in range(13)] + [A.UC_ARM_REG_SP, A.UC_ARM_REG_LR]
+_CORE_IDS = tuple(getattr(A, f"UC_ARM_REG_R{n}") for n in range(13)) + (
+    A.UC_ARM_REG_SP, A.UC_ARM_REG_LR, A.UC_ARM_REG_PC, A.UC_ARM_REG_CPSR)
+
+PAGE = 4096
+"""Smallest translation granule of VMSAv7 (short and long descriptors, both stages): every
+address of an aligned 4 KiB page translates with the same offset, so one walk serves it."""
+_PAGE_MASK = PAGE - 1
+_XLATE_CACHE_MAX = 4096
+
+
+class _CoreBlock:
+    """r0-r15 and CPSR in one ``uc_reg_read_batch`` call, into one preallocated buffer.
+
+    GDB's ``g`` wants exactly these 17 words; one call replaces seventeen
+    ``uc_reg_read`` calls through ctypes (each about a microsecond).
+    """
+
+    def __init__(self) -> None:
+        n = len(_CORE_IDS)
+        self._n = n
+        self._ids = (ctypes.c_int * n)(*_CORE_IDS)
+        self._vals = (ctypes.c_uint32 * n)()
+        base = ctypes.addressof(self._vals)
+        self._ptrs = (ctypes.c_void_p * n)(*(base + 4 * i for i in range(n)))
+        self._read = uclib.uc_reg_read_batch
+        self._little = sys.byteorder == "little"
+
+    def raw(self, uch: object) -> bytes:
+        """The 17 words as little-endian bytes (ARM's byte order here)."""
+        err = self._read(uch, self._ids, self._ptrs, self._n)
+        if err:
+            raise UcError(err)
+        if self._little:
+            return bytes(self._vals)
+        return struct.pack("<%dI" % self._n, *self._vals)
+
+    def values(self, uch: object) -> List[int]:
+        return list(struct.unpack("<%dI" % self._n, self.raw(uch)))
+
+
+class _RamReader:
+    """RAM reads straight into one reusable buffer: ``Uc.mem_read`` allocates a buffer
+    and copies twice per call, which is most of the cost of GDB's small reads."""
+
+    SIZE = 1 << 14
+
+    def __init__(self) -> None:
+        self._buf = ctypes.create_string_buffer(self.SIZE)
+        self._view = memoryview(self._buf).cast("B")
+        self._read = uclib.uc_mem_read
+
+    def read(self, uch: object, pa: int, size: int) -> Optional[bytes]:
+        """``size`` bytes at ``pa``, or None when the buffer is too small or unicorn refuses."""
+        if size > self.SIZE or self._read(uch, pa, self._buf, size):
+            return None
+        return self._view[:size].tobytes()
 
 
 class MachineTarget:
@@ -39,8 +100,20 @@ class MachineTarget:
         self.step_irqs = False
         self._on_reset = on_reset
         self._lock = threading.Lock()
-        from .monitor import Monitor
-        self.monitor_cmds = Monitor(self)
+        self._core = _CoreBlock()
+        self._ram = _RamReader()
+        self._xlate: Dict[Tuple[int, Optional[WorldKey], bool], int] = {}
+        self._monitor: Optional["Monitor"] = None
+        self._code_translated = True   # unicorn may hold translated code of any page
+
+    @property
+    def monitor_cmds(self) -> "Monitor":
+        """The monitor commands, built at the first ``monitor`` (their views and catchpoints
+        are several modules a debugging session may never need)."""
+        if self._monitor is None:
+            from .monitor import Monitor
+            self._monitor = Monitor(self)
+        return self._monitor
 
     # -- registers -----------------------------------------------------------
     def registers(self) -> Sequence[RegisterInfo]:
@@ -73,10 +146,18 @@ class MachineTarget:
 
     def read_registers(self, names: Sequence[str], world: Optional[int] = None) -> List[int]:
         """Several registers at once (GDB's ``g``): the core set of the live world is read
-        in one pass over the CPU."""
+        in one call into the CPU."""
         if tuple(names) == _CORE_NAMES and self._key(world) is None:
-            return self.m.cpu.regs() + [self.m.cpu.cpsr]
+            return self._core.values(self.m.uc._uch)
         return [self.read_register(n, world) for n in names]
+
+    def read_registers_raw(self, names: Sequence[str],
+                           world: Optional[int] = None) -> Optional[bytes]:
+        """The registers as target-order bytes back to back (``g``), when that is cheap:
+        the core set of the live world; None otherwise (read them one by one)."""
+        if tuple(names) == _CORE_NAMES and self._key(world) is None:
+            return self._core.raw(self.m.uc._uch)
+        return None
 
     def _read_live(self, name: str) -> int:
         cpu = self.m.cpu
@@ -105,6 +186,12 @@ class MachineTarget:
         raise RegisterError(f"unknown register {name!r}")
 
     def write_register(self, name: str, value: int, world: Optional[int] = None) -> None:
+        try:
+            self._write_register(name, value, world)
+        finally:
+            self._changed(ran=False)   # CPSR's mode or a translation register choose the walk
+
+    def _write_register(self, name: str, value: int, world: Optional[int]) -> None:
         if self._key(world) is not None:
             raise RegisterError(f"registers of thread {world} are read-only: it is not running")
         self._leave_past()
@@ -138,19 +225,78 @@ class MachineTarget:
             self.m.flush_tlb()
 
     # -- memory --------------------------------------------------------------
+    # Debugger accesses translate once per 4 KiB page and keep the answer while the
+    # machine is halted: GDB reads the code around the PC in dozens of small packets
+    # after each stop. Anything that can change a translation (running, a register or
+    # memory write, a reset, a monitor command) forgets them (see ``_changed``).
     def read_memory(self, addr: int, length: int, world: Optional[int] = None,
                     space: Space = Space.VIRT) -> bytes:
-        out = bytearray()
+        if length <= 0:
+            return b""
+        key = None if space == Space.PHYS else self._key(world)
+        if (addr & _PAGE_MASK) + length <= PAGE:        # within one page: GDB's usual read
+            try:
+                pa = self._phys(addr, key, space)
+            except MemoryError as e:
+                raise MemoryAccessError(addr, 0, str(e)) from None
+            data = self._read_run(pa, length)
+            if not data:
+                raise MemoryAccessError(addr, 0, f"no memory at physical address {pa:#010x}")
+            return data
+        out: List[bytes] = []
         pos = addr
         end = addr + length
         while pos < end:
-            chunk = min(end - pos, 1024 - (pos & 1023))
             try:
-                pa = self._phys(pos, world, space)
-                out += self.m.read_phys(pa, chunk)
+                pa = self._phys(pos, key, space)
             except MemoryError as e:
-                if len(out) == 0:
+                if not out:
                     raise MemoryAccessError(pos, 0, str(e)) from None
+                break
+            run = self._contiguous(pos, pa, end, key, space)
+            data = self._read_run(pa, run)
+            if not data:
+                if not out:
+                    raise MemoryAccessError(pos, 0, f"no memory at physical address {pa:#010x}")
+                break
+            out.append(data)
+            if len(data) < run:
+                break
+            pos += run
+        return out[0] if len(out) == 1 else b"".join(out)
+
+    def _contiguous(self, va: int, pa: int, end: int, key: Optional[WorldKey],
+                    space: Space) -> int:
+        """Bytes from ``va`` (at ``pa``) up to ``end`` that lie at consecutive physical addresses."""
+        run = min(end - va, PAGE - (va & _PAGE_MASK))
+        while va + run < end:
+            try:
+                nxt = self._phys(va + run, key, space)
+            except MemoryError:
+                break
+            if nxt != pa + run:
+                break
+            run += min(end - va - run, PAGE)
+        return run
+
+    def _read_run(self, pa: int, size: int) -> bytes:
+        """``size`` physical bytes, or as many from the start as can be read (page by page)."""
+        m = self.m
+        if RAM_BASE <= pa and pa + size <= RAM_BASE + m.ram_size:
+            data = self._ram.read(m.uc._uch, pa, size)
+            if data is not None:
+                return data
+        try:
+            return m.read_phys(pa, size)
+        except MemoryError:
+            pass
+        out = bytearray()
+        pos = pa
+        while pos < pa + size:
+            chunk = min(pa + size - pos, PAGE - (pos & _PAGE_MASK))
+            try:
+                out += self.m.read_phys(pos, chunk)
+            except MemoryError:
                 break
             pos += chunk
         return bytes(out)
@@ -158,23 +304,51 @@ class MachineTarget:
     def write_memory(self, addr: int, data: bytes, world: Optional[int] = None,
                      space: Space = Space.VIRT) -> None:
         self._leave_past()
+        key = None if space == Space.PHYS else self._key(world)
         pos = 0
-        while pos < len(data):
-            va = addr + pos
-            chunk = min(len(data) - pos, 1024 - (va & 1023))
-            try:
-                pa = self._phys(va, world, space)
-                self.m.write_phys(pa, data[pos:pos + chunk])
-            except MemoryError as e:
-                raise MemoryAccessError(va, pos, str(e)) from None
-            pos += chunk
-        self.m.uc.ctl_remove_cache(addr, addr + len(data))
+        try:
+            while pos < len(data):
+                va = addr + pos
+                chunk = min(len(data) - pos, PAGE - (va & _PAGE_MASK))
+                try:
+                    pa = self._phys(va, key, space)
+                    self.m.write_phys(pa, data[pos:pos + chunk])
+                except MemoryError as e:
+                    raise MemoryAccessError(va, pos, str(e)) from None
+                finally:
+                    self._changed(ran=False)   # the write may have been to a translation table
+                pos += chunk
+        finally:
+            if pos and self._code_translated:
+                # Written bytes may be code that unicorn has translated. Its per-range
+                # invalidation looks the start address up as an instruction fetch, which
+                # fills the TLB and makes the machine scan the page for intercepted
+                # instructions, even a data page (tens of microseconds per packet);
+                # forgetting every translation costs a few, and nothing was translated
+                # again until the machine runs, so a run of writes pays it once.
+                self.m.uc.ctl_flush_tb()
+                self._code_translated = False
 
-    def _phys(self, addr: int, world: Optional[int], space: Space) -> int:
+    def _phys(self, addr: int, key: Optional[WorldKey], space: Space) -> int:
+        """PA of a debugger access (MemoryError if unmapped); one walk per page while halted."""
         if space == Space.PHYS:
             return addr
-        key = self._key(world)
-        return self.m.debug_translate(addr, key, space == Space.IPA)
+        ipa = space == Space.IPA
+        ck = (addr >> 12, key, ipa)
+        base = self._xlate.get(ck)
+        if base is None:
+            base = self.m.debug_translate(addr, key, ipa) - (addr & _PAGE_MASK)
+            if len(self._xlate) >= _XLATE_CACHE_MAX:
+                self._xlate.clear()
+            self._xlate[ck] = base
+        return base + (addr & _PAGE_MASK)
+
+    def _changed(self, ran: bool = True) -> None:
+        """The machine may have changed (and, if it ``ran``, translated code): forget
+        cached translations."""
+        self._xlate.clear()
+        if ran:
+            self._code_translated = True
 
     # -- breakpoints -----------------------------------------------------------
     def insert_breakpoint(self, addr: int) -> None:
@@ -202,24 +376,33 @@ class MachineTarget:
 
     def step(self) -> StopEvent:
         with self._lock:
-            return self._event(self._step())
+            try:
+                return self._event(self._step())
+            finally:
+                self._changed()
 
     def resume(self, range_start: Optional[int] = None,
                range_end: Optional[int] = None) -> StopEvent:
         with self._lock:
-            if range_start is None or range_end is None:
-                return self._event(self.tt.run() if self.tt is not None else self.m.run())
-            self.m._external_stop = False
-            while True:
-                stop = self._step()
-                pc = self.m.cpu.pc
-                if stop.kind != "step" or not (range_start <= pc < range_end):
-                    return self._event(stop)
-                if pc in self.m.breakpoints:
-                    return self._event(Stop("breakpoint"))
-                if self.m._external_stop:
-                    self.m._external_stop = False
-                    return self._event(Stop("interrupted"))
+            try:
+                return self._resume(range_start, range_end)
+            finally:
+                self._changed()
+
+    def _resume(self, range_start: Optional[int], range_end: Optional[int]) -> StopEvent:
+        if range_start is None or range_end is None:
+            return self._event(self.tt.run() if self.tt is not None else self.m.run())
+        self.m._external_stop = False
+        while True:
+            stop = self._step()
+            pc = self.m.cpu.pc
+            if stop.kind != "step" or not (range_start <= pc < range_end):
+                return self._event(stop)
+            if pc in self.m.breakpoints:
+                return self._event(Stop("breakpoint"))
+            if self.m._external_stop:
+                self.m._external_stop = False
+                return self._event(Stop("interrupted"))
 
     def request_stop(self) -> None:
         self.m.request_stop()
@@ -234,11 +417,17 @@ class MachineTarget:
 
     def _reverse_step(self) -> StopEvent:
         with self._lock:
-            return self.tt.reverse_step()  # type: ignore[union-attr]
+            try:
+                return self.tt.reverse_step()  # type: ignore[union-attr]
+            finally:
+                self._changed()
 
     def _reverse_resume(self) -> StopEvent:
         with self._lock:
-            return self.tt.reverse_continue()  # type: ignore[union-attr]
+            try:
+                return self.tt.reverse_continue()  # type: ignore[union-attr]
+            finally:
+                self._changed()
 
     def _leave_past(self) -> None:
         """Changing state in the past starts a new future there."""
@@ -246,9 +435,12 @@ class MachineTarget:
             self.tt.branch()
 
     def reset(self) -> None:
-        self.m.reset()
-        if self._on_reset:
-            self._on_reset()
+        try:
+            self.m.reset()
+            if self._on_reset:
+                self._on_reset()
+        finally:
+            self._changed()
 
     def get_option(self, name: str) -> bool:
         if name != "step_irq":
@@ -282,7 +474,10 @@ class MachineTarget:
         return self.m.worlds.tid(self.m.world_now())
 
     def monitor(self, command: str) -> str:
-        return self.monitor_cmds.run(command)
+        try:
+            return self.monitor_cmds.run(command)
+        finally:
+            self._changed()   # e.g. a jump in recorded time
 
     @property
     def instruction_count(self) -> int:

@@ -8,7 +8,9 @@ interrupts a running target. Inside a payload ``}`` escapes the next byte
 """
 from __future__ import annotations
 
+import binascii
 import re
+import zlib
 from dataclasses import dataclass
 from typing import List, Union
 
@@ -16,8 +18,8 @@ INTERRUPT_BYTE = 0x03
 ESCAPE = 0x7D  # '}'
 RLE_MARK = 0x2A  # '*'
 
-_HEX_RE = re.compile(rb"[0-9a-fA-F]+")
-_HEX_PAIRS_RE = re.compile(rb"(?:[0-9a-fA-F]{2})*")
+_HEX_DIGIT_BYTES = b"0123456789abcdefABCDEF"
+_HEXDIGITS = frozenset(_HEX_DIGIT_BYTES)
 _TO_ESCAPE_RE = re.compile(rb"[#$}*]")
 _ESCAPED_RE = re.compile(rb"\}(.)", re.DOTALL)
 
@@ -26,14 +28,51 @@ class ProtocolError(ValueError):
     """A payload that breaks the protocol's syntax (bad escape, bad run length, bad hex)."""
 
 
+_ADLER_MOD = 65521
+_ADLER_INV_255 = pow(_ADLER_MOD, -1, 255)
+_CRT_MAX_LEN = 65520            # 255 * 65520 < 65521 * 255: the sum stays below the CRT modulus
+_SMALL_SUM = 256                # below this, sum() is as fast as anything else
+
+
+def _mod255(value: int, nbits: int) -> int:
+    """``value % 255`` by folding at byte boundaries (2**8 = 1 mod 255), faster than long division."""
+    half = (nbits // 2 + 7) & ~7
+    while half >= 64:
+        value = (value & ((1 << half) - 1)) + (value >> half)
+        half = ((half + 1) // 2 + 7) & ~7
+    return value % 255
+
+
+def byte_sum(data: bytes) -> int:
+    """The exact sum of the bytes of ``data``.
+
+    ``sum()`` walks the bytes one Python int at a time. For long data the
+    sum is rebuilt from two residues computed in C: modulo 65521 from
+    zlib's Adler-32 (its low half is 1 + the sum, modulo 65521) and modulo
+    255 from the bytes read as one little-endian integer (256 = 1 modulo
+    255); the Chinese remainder theorem gives the sum itself while it is
+    below 65521 * 255.
+    """
+    n = len(data)
+    if n <= _SMALL_SUM:
+        return sum(data)
+    if n > _CRT_MAX_LEN:
+        view = memoryview(data)
+        return sum(byte_sum(view[i:i + _CRT_MAX_LEN]) for i in range(0, n, _CRT_MAX_LEN))
+    a = ((zlib.adler32(data) & 0xFFFF) - 1) % _ADLER_MOD
+    c = _mod255(int.from_bytes(data, "little"), 8 * n)
+    return a + _ADLER_MOD * (((c - a) * _ADLER_INV_255) % 255)
+
+
 def checksum(data: bytes) -> int:
     """The packet checksum: modulo-256 sum of the bytes between ``$`` and ``#``."""
-    return sum(data) & 0xFF
+    return byte_sum(data) & 0xFF
 
 
 def frame(payload: bytes) -> bytes:
     """Wrap an already-encoded payload as ``$payload#cs``."""
-    return b"$%s#%02x" % (payload, sum(payload) & 0xFF)
+    total = sum(payload) if len(payload) <= _SMALL_SUM else byte_sum(payload)
+    return b"$%s#%02x" % (payload, total & 0xFF)
 
 
 def escape_binary(data: bytes) -> bytes:
@@ -115,21 +154,27 @@ def encode_rle(payload: bytes) -> bytes:
 
 def parse_hex(text: bytes) -> int:
     """A big-endian hex number as the protocol writes addresses and lengths."""
-    if _HEX_RE.fullmatch(text) is None:
+    if not text or text.strip(_HEX_DIGIT_BYTES):   # anything left is not a hex digit
         raise ProtocolError(f"not a hex number: {text[:32]!r}")
     return int(text, 16)
 
 
 def hex_to_bytes(text: bytes) -> bytes:
     """Hex pairs to bytes (strict: no spaces, even length)."""
-    if _HEX_PAIRS_RE.fullmatch(text) is None:
-        raise ProtocolError("malformed hex data")
-    return bytes.fromhex(text.decode("ascii"))
+    try:
+        return binascii.unhexlify(text)
+    except ValueError:   # binascii.Error: odd length or a non-hex digit
+        raise ProtocolError("malformed hex data") from None
+
+
+def to_hex(data: bytes) -> bytes:
+    """Bytes as lower-case hex, as ``m`` and ``g`` replies carry them."""
+    return binascii.hexlify(data)
 
 
 def le_hex(value: int, nbytes: int) -> bytes:
     """A register value as target-order (little-endian) hex, as ``g``/``p`` send it."""
-    return (value & ((1 << (8 * nbytes)) - 1)).to_bytes(nbytes, "little").hex().encode()
+    return binascii.hexlify((value & ((1 << (8 * nbytes)) - 1)).to_bytes(nbytes, "little"))
 
 
 def from_le_hex(text: bytes) -> int:
@@ -139,7 +184,7 @@ def from_le_hex(text: bytes) -> int:
 
 def hex_text(text: str) -> bytes:
     """Text as hex, as ``O`` packets and ``qRcmd`` carry it."""
-    return text.encode("utf-8", "replace").hex().encode()
+    return binascii.hexlify(text.encode("utf-8", "replace"))
 
 
 @dataclass(frozen=True)
@@ -180,7 +225,6 @@ INTERRUPT = _Marker("INTERRUPT")
 Event = Union[Packet, BadPacket, _Marker]
 
 _IDLE, _BODY, _CHECKSUM = 0, 1, 2
-_HEXDIGITS = frozenset(b"0123456789abcdefABCDEF")
 
 
 class Decoder:
@@ -216,18 +260,14 @@ class Decoder:
         while i < n:
             if self._state == _IDLE:
                 j = data.find(b"$", i)
-                end = n if j < 0 else j
-                for b in data[i:end]:
-                    if b == 0x2B:
-                        events.append(ACK)
-                    elif b == 0x2D:
-                        events.append(NAK)
-                    elif b == INTERRUPT_BYTE:
-                        events.append(INTERRUPT)
-                if j < 0:
-                    return events
-                self._start_body()
-                i = j + 1
+                if j != i:
+                    self._markers(data[i:n if j < 0 else j], events)
+                    if j < 0:
+                        return events
+                i = self._whole_packet(data, j, events)
+                if i < 0:
+                    self._start_body()
+                    i = j + 1
             elif self._state == _BODY:
                 j = data.find(b"#", i)
                 end = n if j < 0 else j
@@ -253,6 +293,38 @@ class Decoder:
                     events.append(self._finish())
         return events
 
+    @staticmethod
+    def _markers(noise: bytes, events: List[Event]) -> None:
+        for b in noise:
+            if b == 0x2B:
+                events.append(ACK)
+            elif b == 0x2D:
+                events.append(NAK)
+            elif b == INTERRUPT_BYTE:
+                events.append(INTERRUPT)
+
+    def _whole_packet(self, data: bytes, start: int, events: List[Event]) -> int:
+        """Decode a packet that lies whole in ``data`` at ``start`` (its ``$``), in one go.
+
+        Returns the index after it, or -1 when it does not (cut across reads,
+        a ``$`` inside it, too long, a checksum that is not two hex digits):
+        the byte-wise states then take it, with the same results.
+        """
+        hash_at = data.find(b"#", start + 1)
+        if hash_at < 0 or hash_at + 3 > len(data) or hash_at - start - 1 > self.max_payload:
+            return -1
+        if data.find(b"$", start + 1, hash_at + 3) >= 0:
+            return -1
+        cs = data[hash_at + 1:hash_at + 3]
+        if cs[0] not in _HEXDIGITS or cs[1] not in _HEXDIGITS:
+            return -1
+        raw = data[start + 1:hash_at]
+        if int(cs, 16) != byte_sum(raw) & 0xFF:
+            events.append(BadPacket("checksum mismatch", checksum_ok=False))
+        else:
+            events.append(_packet(raw))
+        return hash_at + 3
+
     def _start_body(self) -> None:
         self._state = _BODY
         self._body.clear()
@@ -261,7 +333,7 @@ class Decoder:
         self._cs.clear()
 
     def _take(self, chunk: bytes) -> None:
-        self._sum += sum(chunk)
+        self._sum += byte_sum(chunk)
         if self._oversize:
             return
         if len(self._body) + len(chunk) > self.max_payload:
@@ -282,7 +354,14 @@ class Decoder:
             return BadPacket("checksum mismatch", checksum_ok=False)
         if oversize:
             return BadPacket("packet too long", checksum_ok=True)
-        try:
-            return Packet(decode_payload(raw))
-        except ProtocolError as exc:
-            return BadPacket(str(exc), checksum_ok=True)
+        return _packet(raw)
+
+
+def _packet(raw: bytes) -> Event:
+    """The event for an intact packet: its decoded payload, or why it cannot be decoded."""
+    if ESCAPE not in raw and RLE_MARK not in raw:
+        return Packet(raw)
+    try:
+        return Packet(decode_payload(raw))
+    except ProtocolError as exc:
+        return BadPacket(str(exc), checksum_ok=True)

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Tuple
 
 from hypdbg.core.debug import MemoryAccessError
 
-from .codec import escape_binary, hex_to_bytes, parse_hex
+from .codec import escape_binary, hex_to_bytes, parse_hex, to_hex
 from .replies import E_FAULT, OK, Malformed, Reply
 
 if TYPE_CHECKING:
@@ -49,7 +49,7 @@ def read_hex(session: "Session", args: bytes) -> Reply:
     if length == 0:
         return b""
     data = read_partial(session, addr, length)
-    return data.hex().encode() if data else E_FAULT
+    return to_hex(data) if data else E_FAULT
 
 
 def read_binary(session: "Session", args: bytes) -> Reply:

@@ -61,6 +61,7 @@ NAMED: Dict[bytes, Handler] = {
 _NAMED_FIRST = frozenset(b"qQv")
 _NAME_RE = re.compile(rb"[^:;,]*")
 _RESUME_FIRST = frozenset(b"cCsS")
+_MAYBE_RESUME = frozenset(b"cCsSvb")
 
 
 def dispatch(session: "Session", payload: bytes) -> Reply:
@@ -78,7 +79,7 @@ def dispatch(session: "Session", payload: bytes) -> Reply:
 
 def is_resume_packet(payload: bytes) -> bool:
     """True for packets answered only when the machine stops (a Ctrl-C may target them)."""
-    if not payload:
+    if not payload or payload[0] not in _MAYBE_RESUME:
         return False
     return (payload[0] in _RESUME_FIRST or payload.startswith(b"vCont;")
             or payload in (b"bc", b"bs"))

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, List
 
 from hypdbg.core.debug import RegisterError
 
-from .codec import from_le_hex, hex_to_bytes, le_hex, parse_hex
+from .codec import from_le_hex, hex_to_bytes, le_hex, parse_hex, to_hex
 from .replies import E_GENERIC, OK, Malformed, Reply
 from .tdesc import RegSlot
 
@@ -29,24 +29,31 @@ def _read(session: "Session", slot: RegSlot) -> bytes:
 def read_all(session: "Session", args: bytes) -> Reply:
     """``g``: the registers up to cpsr, in GDB number order."""
     world = session.access_world()
-    layout = session.regmap.g_layout
-    batch = getattr(session.target, "read_registers", None)
+    regmap = session.regmap
+    target = session.target
+    raw_reader = getattr(target, "read_registers_raw", None)
+    if raw_reader is not None:
+        raw = raw_reader(regmap.g_names, world)
+        if raw is not None and len(raw) == regmap.g_size:
+            return to_hex(raw)
+    layout = regmap.g_layout
+    batch = getattr(target, "read_registers", None)
     if batch is not None:
         try:
-            values = batch([slot.name for slot in layout], world)
+            values = batch(regmap.g_names, world)
         except RegisterError:
             return b"".join(_read(session, s) for s in layout)
-        return b"".join((v & ((1 << (8 * slot.nbytes)) - 1)).to_bytes(slot.nbytes, "little")
-                        for v, slot in zip(values, layout)).hex().encode()
-    read = session.target.read_register
-    raw: List[bytes] = []
+        return to_hex(b"".join((v & ((1 << (8 * slot.nbytes)) - 1)).to_bytes(slot.nbytes, "little")
+                               for v, slot in zip(values, layout)))
+    read = target.read_register
+    raw_parts: List[bytes] = []
     for slot in layout:
         try:
             value = read(slot.name, world=world)
         except RegisterError:
-            return b"".join(_read(session, s) for s in session.regmap.g_layout)
-        raw.append((value & ((1 << (8 * slot.nbytes)) - 1)).to_bytes(slot.nbytes, "little"))
-    return b"".join(raw).hex().encode()
+            return b"".join(_read(session, s) for s in layout)
+        raw_parts.append((value & ((1 << (8 * slot.nbytes)) - 1)).to_bytes(slot.nbytes, "little"))
+    return to_hex(b"".join(raw_parts))
 
 
 def write_all(session: "Session", args: bytes) -> Reply:

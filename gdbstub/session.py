@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass
-from typing import Callable, Dict, FrozenSet, List, Optional
+from typing import Callable, Dict, FrozenSet, List, Optional, Protocol
 
 from hypdbg.core.debug import (DebugTarget, MemoryAccessError, RegisterError, Space, StopEvent,
                                StopKind)
@@ -26,8 +26,21 @@ from .tdesc import RegisterMap
 
 log = logging.getLogger(__name__)
 
+_SLOW_TO_ANSWER = b"qRcmd"
+"""Besides resumes, the packet whose handling may outlast GDB's ack timeout (``monitor goto``)."""
+
 PACKET_SIZE = 0x4000
 """Largest packet we accept (advertised as PacketSize): 8 KiB of memory per ``m``/``M``."""
+
+
+class RunWatch(Protocol):
+    """What lets a Ctrl-C reach a running machine: the transport watches its client meanwhile."""
+
+    def arm(self) -> None:
+        """The machine is about to run."""
+
+    def disarm(self) -> None:
+        """The machine stopped; from now on the session loop reads the client."""
 
 
 @dataclass
@@ -61,6 +74,7 @@ class Session:
         self._running = False
         self._pending_interrupt = False
         self._resumes_queued = 0
+        self.run_watch: Optional[RunWatch] = None
 
     # --- reader-thread side -------------------------------------------------
 
@@ -102,17 +116,20 @@ class Session:
     def process(self, event: Event, send_ack: Optional[Callable[[bytes], None]] = None) -> bytes:
         """Bytes answering one event; raises only what ``send_ack`` raises.
 
-        With ``send_ack`` the ``+`` goes out before the packet is handled: GDB
-        resends a packet whose ack does not come within its timeout, and a
-        ``c`` is answered only when the machine stops.
+        With ``send_ack`` the ``+`` for a packet that may take long (a resume,
+        answered only when the machine stops, or a monitor command) goes out
+        before the packet is handled: GDB resends a packet whose ack does not
+        come within its timeout. Any other packet's ``+`` leaves with its reply.
         """
         if isinstance(event, Packet):
+            payload = event.payload
+            resume = is_resume_packet(payload)
             ack = b"" if self.no_ack else b"+"
-            if ack and send_ack is not None:
+            if ack and send_ack is not None and (resume or payload.startswith(_SLOW_TO_ANSWER)):
                 send_ack(ack)
                 ack = b""
-            payloads = self.handle(event.payload)
-            if is_resume_packet(event.payload):
+            payloads = self.handle(payload)
+            if resume:
                 with self._lock:  # a Ctrl-C that crossed this stop reply is void
                     self._resumes_queued = max(0, self._resumes_queued - 1)
                     if not self._resumes_queued:
@@ -130,6 +147,9 @@ class Session:
         return b""
 
     def _frames(self, payloads: List[bytes]) -> bytes:
+        if len(payloads) == 1:
+            self._last_frame = frame(payloads[0])
+            return self._last_frame
         if not payloads:
             return b""
         frames = [frame(p) for p in payloads]
@@ -165,12 +185,17 @@ class Session:
             pending = self._pending_interrupt
             self._pending_interrupt = False
             self._running = interruptible and not pending
+            watch = self.run_watch if self._running else None
+        if watch is not None:
+            watch.arm()
         try:
             if pending:
                 event = self.halted_event(StopKind.INTERRUPTED)
             else:
                 event = action()
         finally:
+            if watch is not None:
+                watch.disarm()
             with self._lock:
                 self._running = False
                 self._pending_interrupt = False

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
-from xml.sax.saxutils import escape, quoteattr
 
 from hypdbg.core.debug import RegisterInfo, WorldInfo
 
@@ -21,6 +20,21 @@ ARM_CORE = "org.gnu.gdb.arm.core"
 ARM_VFP = "org.gnu.gdb.arm.vfp"
 HYP_FEATURE = "org.hypdbg.arm.hyp"
 CPSR_REGNUM = 25  # fixed by GDB's features/arm/arm-core.xml
+
+
+def escape(text: str) -> str:
+    """XML character data: ``&``, ``<`` and ``>`` as entities (``xml.sax`` drags in urllib)."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def quoteattr(text: str) -> str:
+    """An XML attribute value with its quotes, as ``xml.sax.saxutils.quoteattr`` writes it."""
+    text = escape(text).replace("\n", "&#10;").replace("\r", "&#13;").replace("\t", "&#9;")
+    if '"' not in text:
+        return f'"{text}"'
+    if "'" not in text:
+        return f"'{text}'"
+    return '"%s"' % text.replace('"', "&quot;")
 
 
 @dataclass(frozen=True)
@@ -56,6 +70,7 @@ class RegisterMap:
         self.g_layout: Tuple[RegSlot, ...] = tuple(
             sorted((s for s in slots if s.regnum <= last), key=lambda s: s.regnum))
         self.g_size = sum(s.nbytes for s in self.g_layout)
+        self.g_names: Tuple[str, ...] = tuple(s.name for s in self.g_layout)
         self.expedited: Tuple[RegSlot, ...] = tuple(
             self.by_name[n] for n in ("sp", "pc", "cpsr") if n in self.by_name)
         self.pc: Optional[RegSlot] = self.by_name.get("pc")

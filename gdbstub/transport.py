@@ -1,21 +1,25 @@
 """Byte transports (TCP, pipes/stdio) and the loop that runs one session over one.
 
-A reader thread owns the incoming side: it decodes bytes, passes a 0x03
-interrupt straight to the session (so it reaches a running target), and
-queues everything else for the session loop, which answers packets in
-order and blocks in the target while it runs. A client that vanishes
-ends the session; it never raises out of :func:`run_session`.
+While the machine is halted the session loop reads, decodes and answers
+packets itself: a request costs no hand-over between threads. While the
+machine runs (a continue, which only a Ctrl-C or a stop ends), a watcher
+thread reads the connection instead, so that a 0x03 interrupt reaches the
+running target; anything else it decodes is queued and answered, in order,
+once the machine stops. A client that vanishes ends the session; it never
+raises out of :func:`run_session`.
 """
 from __future__ import annotations
 
 import logging
 import os
-import queue
+import select
 import socket
 import sys
 import threading
-from typing import Optional, Protocol
+from collections import deque
+from typing import Callable, Deque, Optional, Protocol
 
+from .codec import Event
 from .session import Session
 
 log = logging.getLogger(__name__)
@@ -35,6 +39,9 @@ class Connection(Protocol):
     def close(self) -> None:
         """Close, waking a reader blocked in ``recv``."""
 
+    def fileno(self) -> int:
+        """The descriptor ``recv`` reads, for ``select``."""
+
 
 class SocketConnection:
     """A connected TCP socket (Nagle off: the protocol is request/response)."""
@@ -48,6 +55,9 @@ class SocketConnection:
 
     def recv(self) -> bytes:
         return self.sock.recv(RECV_SIZE)
+
+    def fileno(self) -> int:
+        return self.sock.fileno()
 
     def send(self, data: bytes) -> None:
         self.sock.sendall(data)
@@ -85,6 +95,9 @@ class PipeConnection:
         if self._closed:
             return b""
         return os.read(self.in_fd, RECV_SIZE)
+
+    def fileno(self) -> int:
+        return self.in_fd
 
     def send(self, data: bytes) -> None:
         view = memoryview(data)
@@ -129,54 +142,221 @@ class TcpListener:
         self.sock.close()
 
 
-_CLOSED = object()
+POLL_S = 0.2
+"""How often an idle session loop looks at the server's stop flag."""
 
 
-def _reader(session: Session, conn: Connection, events: "queue.Queue[object]") -> None:
-    """Decode incoming bytes; interrupts go straight to the session, the rest to the queue."""
-    try:
+def _decode_into(session: Session, data: bytes, events: Deque[Event]) -> None:
+    """Decode ``data``: interrupts go straight to the session, the rest to ``events``."""
+    for event in session.decoder.feed(data):
+        if session.on_received(event):
+            events.append(event)
+
+
+class _EpollGate:
+    """Readiness of the client, switched on and off without waking the waiting thread.
+
+    The connection stays registered with an epoll set; arming and disarming
+    only change its event mask (one-shot, so each report is followed by a
+    read and a re-arm), which costs the session loop one system call and the
+    watcher no wake-up while the machine is halted.
+    """
+
+    def __init__(self, fd: int, wake_fd: int) -> None:
+        self.fd = fd
+        self._ep = select.epoll()
+        self._ep.register(wake_fd, select.EPOLLIN)
+        self._ep.register(fd, select.EPOLLONESHOT)
+
+    def enable(self) -> None:
+        self._ep.modify(self.fd, select.EPOLLIN | select.EPOLLONESHOT)
+
+    def disable(self) -> None:
+        self._ep.modify(self.fd, select.EPOLLONESHOT)
+
+    def wait(self) -> None:
+        self._ep.poll()
+
+    def close(self) -> None:
+        self._ep.close()
+
+
+class _SelectGate:
+    """The same without epoll: the watcher sleeps on a condition while disarmed."""
+
+    def __init__(self, fd: int, wake_fd: int) -> None:
+        self.fd = fd
+        self._wake_fd = wake_fd
+        self._cond = threading.Condition()
+        self._on = False
+
+    def enable(self) -> None:
+        with self._cond:
+            self._on = True
+            self._cond.notify()
+
+    def disable(self) -> None:
+        with self._cond:
+            self._on = False
+
+    def wait(self) -> None:
+        with self._cond:
+            self._cond.wait_for(lambda: self._on, timeout=POLL_S)
+        select.select([self.fd, self._wake_fd], [], [], POLL_S)
+
+    def close(self) -> None:
+        self.enable()
+
+
+class RunWatcher:
+    """Reads the client while the machine runs, so that a Ctrl-C reaches it.
+
+    The session arms it for a run that an interrupt may end and disarms it
+    when the machine stops. The thread reads only while armed, under the
+    lock that :meth:`disarm` takes, so once ``disarm`` returns the session
+    loop owns the connection and the decoder again. A run that ends with
+    nothing received costs no thread switch (see :class:`_EpollGate`).
+    """
+
+    def __init__(self, session: Session, conn: Connection, events: Deque[Event]) -> None:
+        self.session = session
+        self.conn = conn
+        self.events = events
+        self.eof = False
+        self._lock = threading.Lock()
+        self._armed = False
+        self._quit = False
+        self._wake_r, self._wake_w = os.pipe()
+        os.set_blocking(self._wake_w, False)
+        gate = _EpollGate if hasattr(select, "epoll") else _SelectGate
+        self._gate = gate(conn.fileno(), self._wake_r)
+        self._thread: Optional[threading.Thread] = None
+
+    def arm(self) -> None:
+        """The machine is about to run: watch the connection."""
+        with self._lock:
+            self._armed = True
+            self._gate.enable()
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._loop, name="gdbstub-watch", daemon=True)
+            self._thread.start()
+
+    def disarm(self) -> None:
+        """The machine stopped: the session loop reads the connection from now on."""
+        with self._lock:
+            self._armed = False
+            self._gate.disable()
+
+    def close(self) -> None:
+        """End the thread; release the pipe and the gate."""
+        with self._lock:
+            self._quit = True
+            self._armed = False
+        try:
+            os.write(self._wake_w, b"q")
+        except OSError:
+            pass
+        if self._thread is not None:
+            self._thread.join(timeout=1.0)
+            if self._thread.is_alive():
+                return  # never seen; leave its descriptors to it rather than close them under it
+        self._gate.close()
+        for fd in (self._wake_r, self._wake_w):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+    def _loop(self) -> None:
+        try:
+            while True:
+                self._gate.wait()
+                with self._lock:
+                    if self._quit:
+                        return
+                    if not self._armed:
+                        continue
+                    if not _readable(self.conn.fileno()):
+                        self._gate.enable()
+                        continue
+                    data = self.conn.recv()
+                    if not data:
+                        self._end()
+                        return
+                    _decode_into(self.session, data, self.events)
+                    self._gate.enable()
+        except (OSError, ValueError):
+            self._end()
+        except Exception:
+            log.exception("connection watcher failed")
+            self._end()
+
+    def _end(self) -> None:
+        self.eof = True
+        self.session.abort()
+
+
+def _readable(fd: int) -> bool:
+    """True if a read of ``fd`` would not block (data, end of stream or an error)."""
+    return bool(select.select([fd], [], [], 0)[0])
+
+
+def _receiver(conn: Connection, session: Session,
+              stop_flag: Optional[threading.Event]) -> Callable[[], bytes]:
+    """A function returning the next bytes from the client; b"" once it is gone or the
+    session must end.
+
+    A socket is read blocking: the server's shutdown shuts it down, which ends
+    the read. Anything else is polled, so that the stop flag is seen.
+    """
+    if isinstance(conn, SocketConnection):
+        return conn.recv
+    fd = conn.fileno()
+
+    def receive() -> bytes:
         while True:
-            data = conn.recv()
-            if not data:
-                break
-            for event in session.decoder.feed(data):
-                if session.on_received(event):
-                    events.put(event)
-    except (OSError, ValueError):
-        pass
-    except Exception:
-        log.exception("reader failed")
-    finally:
-        session.abort()
-        events.put(_CLOSED)
+            readable, _, _ = select.select([fd], [], [], POLL_S)
+            if readable:
+                return conn.recv()
+            if session.closed or (stop_flag is not None and stop_flag.is_set()):
+                return b""
+    return receive
 
 
 def run_session(session: Session, conn: Connection,
                 stop_flag: Optional[threading.Event] = None) -> None:
     """Serve one client until it detaches, kills, disconnects, or ``stop_flag`` is set."""
-    events: "queue.Queue[object]" = queue.Queue()
-    reader = threading.Thread(target=_reader, args=(session, conn, events),
-                              name="gdbstub-reader", daemon=True)
-    reader.start()
+    events: Deque[Event] = deque()
+    watcher = RunWatcher(session, conn, events)
+    session.run_watch = watcher
+    receive = _receiver(conn, session, stop_flag)
+    send = conn.send
+    process = session.process
     try:
-        while not session.closed:
-            try:
-                event = events.get(timeout=0.2)
-            except queue.Empty:
-                if stop_flag is not None and stop_flag.is_set():
+        while not session.closed and not watcher.eof:
+            if events:
+                try:
+                    out = process(events.popleft(), send)
+                    if out:
+                        send(out)
+                except OSError:
                     break
                 continue
-            if event is _CLOSED:
+            if stop_flag is not None and stop_flag.is_set():
                 break
             try:
-                out = session.process(event, conn.send)  # type: ignore[arg-type]
-                if out:
-                    conn.send(out)
-            except OSError:
+                data = receive()
+            except (OSError, ValueError):
                 break
+            if not data:
+                break
+            _decode_into(session, data, events)
+    except Exception:
+        log.exception("session loop failed")
     finally:
+        session.abort()
+        session.run_watch = None
+        watcher.close()
         session.close()
         conn.close()
-        reader.join(timeout=1.0)
         log.info("GDB session ended")
-

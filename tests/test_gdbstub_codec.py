@@ -164,3 +164,42 @@ def test_decoder_escapes_and_rle_in_packets() -> None:
 def test_decoder_malformed_payload_has_good_checksum() -> None:
     assert Decoder().feed(frame(b"ab}")) == [
         BadPacket("escape character at end of packet", checksum_ok=True)]
+
+
+@pytest.mark.parametrize("size", [257, 4096, 8192, 16384, 65520, 65521, 70000])
+@pytest.mark.parametrize("fill", [0x00, 0x7F, 0xFF])
+def test_checksum_of_long_payloads(size: int, fill: int) -> None:
+    # Overview: the checksum is the sum of every payload byte, modulo 256; replies of
+    # 8 KiB of memory are 16 KiB of hex, and an all-0xff payload has the largest sum.
+    data = bytes([fill]) * size
+    assert checksum(data) == (fill * size) % 256
+    assert frame(data).endswith(b"#%02x" % ((fill * size) % 256))
+
+
+@given(st.binary(min_size=257, max_size=20000))
+@settings(max_examples=200, deadline=None)
+def test_checksum_of_random_long_payloads(data: bytes) -> None:
+    # Overview: modulo-256 sum of the packet-data characters.
+    assert checksum(data) == sum(data) % 256
+
+
+_WIRE_PIECES = st.one_of(
+    st.sampled_from([b"+", b"-", b"\x03", b"$", b"#", b"}", b"*", b"x", b"3f", b"zz"]),
+    st.binary(max_size=8).map(frame),
+    st.sampled_from(GDB_SENT),
+    st.builds(lambda p, cs: b"$" + p + b"#" + cs, st.binary(max_size=20),
+              st.sampled_from([b"00", b"3f", b"zz", b"0"])))
+
+
+@given(st.lists(_WIRE_PIECES, max_size=12), st.integers(min_value=1, max_value=24))
+@settings(max_examples=400, deadline=None)
+def test_decoder_same_events_however_the_stream_is_cut(pieces: list, max_payload: int) -> None:
+    # Overview: the stream is a byte sequence; how reads split it cannot change the
+    # packets, acks, interrupts and errors decoded from it.
+    wire = b"".join(pieces)
+    whole = Decoder(max_payload).feed(wire)
+    bytewise = Decoder(max_payload)
+    events = []
+    for b in wire:
+        events += bytewise.feed(bytes([b]))
+    assert whole == events

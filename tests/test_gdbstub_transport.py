@@ -113,6 +113,53 @@ def test_interrupt_byte_stops_running_target(served: Tuple[FakeTarget, Server, i
     c.close()
 
 
+def test_interrupt_in_the_same_write_as_the_resume(served: Tuple[FakeTarget, Server, int]) -> None:
+    # Interrupts: 0x03 stops a running target; GDB may send it right behind the resume
+    # packet, so it can arrive in the same read, before the target has started.
+    target, _, port = served
+    target.load(ENTRY, [B_SELF])
+    c = RawClient(port)
+    assert c.ask(b"QStartNoAckMode") == b"OK"
+    c.sock.sendall(frame(b"c") + b"\x03")
+    assert c.packet().startswith(b"T02")
+    c.close()
+
+
+def test_every_continue_can_be_interrupted(served: Tuple[FakeTarget, Server, int]) -> None:
+    # Interrupts: each run, not only the first, must see the 0x03 that GDB sends.
+    target, _, port = served
+    target.load(ENTRY, [B_SELF])
+    c = RawClient(port)
+    assert c.ask(b"QStartNoAckMode") == b"OK"
+    for _ in range(20):
+        c.send(b"c")
+        assert target.running.wait(5)
+        c.sock.sendall(b"\x03")
+        assert c.packet().startswith(b"T02")
+        deadline = time.monotonic() + 5
+        while target.running.is_set() and time.monotonic() < deadline:
+            time.sleep(0.001)
+        assert c.ask(b"qAttached") == b"1"  # and the halted machine answers as before
+    c.close()
+
+
+def test_packets_sent_while_running_are_answered_after_the_stop(
+        served: Tuple[FakeTarget, Server, int]) -> None:
+    # Overview: every packet gets its reply, in order; in all-stop mode the resume is
+    # answered by the stop reply ("Stop Reply Packets"), so what came behind it is
+    # answered after that.
+    target, _, port = served
+    target.load(ENTRY, [B_SELF])
+    c = RawClient(port)
+    assert c.ask(b"QStartNoAckMode") == b"OK"
+    c.send(b"c")
+    assert target.running.wait(5)
+    c.sock.sendall(frame(b"qAttached") + b"\x03")
+    assert c.packet().startswith(b"T02")
+    assert c.packet() == b"1"
+    c.close()
+
+
 def test_vanished_client_while_running(served: Tuple[FakeTarget, Server, int]) -> None:
     target, _, port = served
     c = RawClient(port)
