@@ -8,7 +8,7 @@ measures that path; a second table shows what catchpoints that never fire cost o
 QEMU runs the same ELF plainly (no -icount) and with
 ``-icount shift=0,sleep=off``; start-up is removed by also timing ITERS=0.
 
-    .venv/bin/python bench/bench_hvc.py [--iters N] [--qemu-iters N] [--repeat R]
+    .venv/bin/python bench/bench_hvc.py [--quick] [--iters N] [--qemu-iters N] [--repeat R]
 """
 from __future__ import annotations
 
@@ -80,7 +80,11 @@ def main(argv: Optional[List[str]] = None) -> int:
     ap.add_argument("--iters", type=int, default=20000, help="round trips on hypdbg")
     ap.add_argument("--qemu-iters", type=int, default=2000000, help="round trips on QEMU")
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--quick", action="store_true",
+                    help="a few seconds: 5,000 round trips on hypdbg, 500,000 on QEMU, one run each")
     args = ap.parse_args(argv)
+    if args.quick:
+        args.iters, args.qemu_iters, args.repeat = 5000, 500000, 1
     if not shutil.which("qemu-system-arm") or not shutil.which("arm-none-eabi-as"):
         print("needs qemu-system-arm and arm-none-eabi-as", file=sys.stderr)
         return 2

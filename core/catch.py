@@ -62,6 +62,11 @@ class Catchpoint:
         return False
 
 
+#: The catchpoint kind that can match a record of each kind (see ``Catchpoint.matches``).
+_CATCH_KIND = {"hvc": "hvc", "eret": "eret", "irq": "irq", "fiq": "fiq", "trap": "trap",
+               "dabt": "trap", "pabt": "trap", "undef": "trap", "svc": "trap"}
+
+
 def _parse_world(text: str) -> tuple:
     if text == "host":
         return "host", None
@@ -86,8 +91,11 @@ class Catchpoints:
         machine.on_eret.append(self._check)
 
     def _check(self, rec: ExitRecord) -> Optional[str]:
+        # Only catchpoints of the record's kind can match: the others are passed over
+        # without a call, as this runs at every exit and every ERET.
+        kind = _CATCH_KIND.get(rec.kind)
         for cp in self.points:
-            if cp.matches(rec):
+            if cp.kind == kind and cp.matches(rec):
                 cp.hits += 1
                 return f"catchpoint {cp.number}: {rec.describe()}"
         return None

@@ -86,6 +86,10 @@ SYSREGS: Tuple[SysReg, ...] = (
     _r("TTBCR", 2, 0, 0, 2, trap="tvm"),
     _r("HTCR", 2, 4, 0, 2, pl=2),
     _r("VTCR", 2, 4, 1, 2, pl=2),
+    # The 32-bit MCR/MRC forms (short descriptors) write the low half of the same
+    # registers; listed before the 64-bit forms, which BY_NAME keeps for reads.
+    _r("TTBR0", 2, 0, 0, 0, trap="tvm"),
+    _r("TTBR1", 2, 0, 0, 1, trap="tvm"),
     _r64("TTBR0", 0, 2, trap="tvm"),
     _r64("TTBR1", 1, 2, trap="tvm"),
     _r64("HTTBR", 4, 2, pl=2),
@@ -168,7 +172,7 @@ SYSREGS: Tuple[SysReg, ...] = (
     _r("HTPIDR", 13, 4, 0, 2, pl=2),
 )
 
-BY_NAME: Dict[str, SysReg] = {r.name: r for r in SYSREGS}
+BY_NAME: Dict[str, SysReg] = {r.name: r for r in SYSREGS}   # the last form of a name wins
 BY_KEY: Dict[Tuple[bool, int, int, int, int], SysReg] = {r.key: r for r in SYSREGS}
 
 #: HCR bit of each trap class (ARM ARM B4.1.65; armv7-virt.md section 4.1).

@@ -11,9 +11,10 @@ from __future__ import annotations
 import ctypes
 import struct
 from functools import lru_cache
-from typing import Dict, Optional, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 from unicorn import Uc, UC_ARCH_ARM, UC_MODE_ARM, UcError
+from unicorn.unicorn import UcContext
 from unicorn import arm_const as A
 from unicorn.unicorn_py3.unicorn import uclib
 
@@ -76,12 +77,96 @@ def elr_hyp_offset() -> int:
     raise RuntimeError("unicorn: ELR_hyp not found in the CPU context")
 
 
+@lru_cache(maxsize=None)
+def mode_offsets() -> Tuple[int, ...]:
+    """Byte offsets of the words of unicorn's saved CPU context whose low five bits are
+    the current mode (CPSR.M as the CPU keeps it), found once per process by switching a
+    scratch CPU through every mode: an exception entry that saves a context anyway checks
+    there that the switch took."""
+    uc = _new_uc()
+    uc.reg_write(A.UC_ARM_REG_CP_REG, (15, 0, 0, 1, 1, 0, 0, SCR_NS_HCE))
+    found: Optional[set] = None
+    for mode in (SVC, IRQ, ABT, UND, FIQ, SYS, USR, HYP, SVC):
+        uc.reg_write(A.UC_ARM_REG_CPSR, 0x1D0)               # any mode from User (DESIGN.md)
+        uc.reg_write(A.UC_ARM_REG_CPSR, 0x1C0 | mode)
+        if uc.reg_read(A.UC_ARM_REG_CPSR) & MODE_MASK != mode:
+            raise RuntimeError(f"unicorn: cannot switch a scratch CPU to mode {mode:#x}")
+        raw = bytes(uc.context_save())
+        here = {off for off in range(0, len(raw) - 3, 4)
+                if struct.unpack_from("<I", raw, off)[0] & MODE_MASK == mode}
+        found = here if found is None else found & here
+    if not found:
+        raise RuntimeError("unicorn: the mode is not found in the CPU context")
+    return tuple(sorted(found))
+
+
 class _CpReg(ctypes.Structure):
     """unicorn's ``uc_arm_cp_reg`` (what UC_ARM_REG_CP_REG reads and writes)."""
 
     _fields_ = (("cp", ctypes.c_uint32), ("is64", ctypes.c_uint32), ("sec", ctypes.c_uint32),
                 ("crn", ctypes.c_uint32), ("crm", ctypes.c_uint32), ("opc1", ctypes.c_uint32),
                 ("opc2", ctypes.c_uint32), ("val", ctypes.c_uint64))
+
+
+#: A register for ``RegBatch``: a unicorn id (core registers) or a cp15 register's name.
+RegName = Union[int, str]
+_CPREG_WORDS = ctypes.sizeof(_CpReg) // 8     # the struct as 64-bit words; ``val`` is the last
+
+
+class RegBatch:
+    """A fixed list of registers read, or written, with one ``uc_reg_read_batch`` /
+    ``uc_reg_write_batch`` call.
+
+    An exit to Hyp and the ERET back need a dozen registers; single reads cost a
+    ctypes call each and the binding's batch read is slower still. Here every
+    register gets a ``uc_arm_cp_reg`` slot prepared once (a core register's value
+    lands in the slot's ``val`` field), so a read is one call plus a slice of the
+    slots' values. Writes happen in list order, so a batch can switch mode (CPSR
+    twice, through User mode) and then write that mode's banked registers. Not for PC:
+    a batch write of PC inside a hook stops emulation instead of jumping.
+    """
+
+    def __init__(self, cpu: "Cpu", regs: Sequence[RegName]) -> None:
+        n = len(regs)
+        self._uch = cpu._uch
+        self._slots = (_CpReg * n)()
+        self._ids = (ctypes.c_int * n)()
+        self._ptrs = (ctypes.c_void_p * n)()
+        base = ctypes.addressof(self._slots)
+        val_off = _CpReg.val.offset
+        for i, reg in enumerate(regs):
+            slot = self._slots[i]
+            if isinstance(reg, str):
+                r = cp15.BY_NAME[reg]
+                slot.cp, slot.is64, slot.crn, slot.crm, slot.opc1, slot.opc2 = \
+                    15, int(r.is64), r.crn, r.crm, r.opc1, r.opc2
+                self._ids[i] = A.UC_ARM_REG_CP_REG
+                self._ptrs[i] = base + i * ctypes.sizeof(_CpReg)
+            else:
+                self._ids[i] = reg
+                self._ptrs[i] = base + i * ctypes.sizeof(_CpReg) + val_off
+        # The values as one strided view; a core register's slot keeps its upper half zero
+        # (reads fill 32 bits, writes are masked to 32 bits by the caller's width).
+        self._vals = memoryview(self._slots).cast("B").cast("Q")[_CPREG_WORDS - 1::_CPREG_WORDS]
+        self._n = n
+        self._read = uclib.uc_reg_read_batch
+        self._write = uclib.uc_reg_write_batch
+
+    def read(self) -> List[int]:
+        """Every register's value, in list order."""
+        err = self._read(self._uch, self._ids, self._ptrs, self._n)
+        if err:
+            raise UcError(err)
+        return self._vals.tolist()
+
+    def write(self, values: Sequence[int]) -> None:
+        """Write ``values`` (unsigned, 32 bits for core registers) to the registers, in list order."""
+        vals = self._vals
+        for i, value in enumerate(values):
+            vals[i] = value
+        err = self._write(self._uch, self._ids, self._ptrs, self._n)
+        if err:
+            raise UcError(err)
 
 
 class Cpu:
@@ -102,9 +187,14 @@ class Cpu:
         self._u64 = ctypes.c_uint64()
         self._u64_ref = ctypes.byref(self._u64)
         self._cp: Dict[str, Tuple[_CpReg, object]] = {}
+        self._batches: Dict[Tuple[RegName, ...], RegBatch] = {}
         self._elr_off = elr_hyp_offset()
         self._ctx = self.uc.context_save()
-        self._ctx_buf = (ctypes.c_char * self._ctx.size).from_address(self._ctx.context.value)
+        self._ctx_save = uclib.uc_context_save
+        self._ctx_restore = uclib.uc_context_restore
+        self._ctx_elr = ctypes.c_uint32.from_address(self._ctx.context.value + self._elr_off)
+        self._ctx_modes = [ctypes.c_uint32.from_address(self._ctx.context.value + off)
+                           for off in mode_offsets()]
         self.uc.reg_write(A.UC_ARM_REG_CP_REG, (15, 0, 0, 1, 1, 0, 0, SCR_NS_HCE))
         # No exit address: emu_start's ``until`` would otherwise be translated like any code
         # page, and fault under an MMU that does not map it.
@@ -123,6 +213,13 @@ class Cpu:
     def write_id(self, reg_id: int, value: int) -> None:
         self._u32.value = value & 0xFFFFFFFF
         self._write(self._uch, reg_id, self._u32_ref)
+
+    def batch(self, regs: Tuple[RegName, ...]) -> RegBatch:
+        """The ``RegBatch`` of ``regs`` (made once, kept)."""
+        batch = self._batches.get(regs)
+        if batch is None:
+            batch = self._batches[regs] = RegBatch(self, regs)
+        return batch
 
     def reg(self, n: int) -> int:
         self._read(self._uch, GPR_IDS[n], self._u32_ref)
@@ -234,14 +331,57 @@ class Cpu:
     # -- ELR_hyp ------------------------------------------------------------
     @property
     def elr_hyp(self) -> int:
-        self.uc.context_update(self._ctx)
-        return struct.unpack_from("<I", self._ctx_buf, self._elr_off)[0]
+        self._ctx_save(self._uch, self._ctx.context)
+        return self._ctx_elr.value
 
     def set_elr_hyp(self, value: int) -> None:
         """Write ELR_hyp by patching the saved context (the register has no unicorn id)."""
-        self.uc.context_update(self._ctx)
-        struct.pack_into("<I", self._ctx_buf, self._elr_off, value & 0xFFFFFFFF)
-        self.uc.context_restore(self._ctx)
+        ctx = self._ctx.context
+        self._ctx_save(self._uch, ctx)
+        self._ctx_elr.value = value & 0xFFFFFFFF
+        self._ctx_restore(self._uch, ctx)
+
+    def save_context(self, saved: UcContext) -> None:
+        """Copy the CPU state into an existing context (``uc.context_update`` without the
+        binding's overhead: it runs at every world switch)."""
+        err = self._ctx_save(self._uch, saved.context)
+        if err:
+            raise UcError(err)
+
+    def elr_hyp_in(self, saved: UcContext) -> int:
+        """ELR_hyp as a saved context holds it."""
+        return ctypes.c_uint32.from_address(saved.context.value + self._elr_off).value
+
+    # -- exception entry ------------------------------------------------------
+    def enter(self, cur: int, new: int, regs: RegBatch, values: List[int],
+              elr_hyp: Optional[int] = None) -> None:
+        """Switch from CPSR ``cur`` to ``new``, then write ``regs`` (registers of the new mode)
+        in the same batch call, and ``elr_hyp`` if given. ``regs`` starts with two CPSR
+        slots, for the switch through User mode that Hyp needs (``write_cpsr``); ``values``
+        fills the slots after them. PC must not be among them: written in a batch inside a
+        code hook, unicorn 2.1.4 stops instead of going on at the new PC (``set_pc`` does
+        that). The switch is checked, in the context saved to write ELR_hyp if there is one."""
+        cur_mode, new_mode = cur & MODE_MASK, new & MODE_MASK
+        new &= 0xFFFFFFFF
+        if cur_mode == HYP and new_mode != HYP:
+            self.write_cpsr(new)          # not an exception entry: write_cpsr's general way
+            first = new
+        elif new_mode == HYP and cur_mode not in (HYP, USR):
+            first = (cur & ~MODE_MASK) | USR
+        else:
+            first = new
+        regs.write([first, new] + values)
+        if elr_hyp is None:
+            if self.mode != new_mode:
+                raise RuntimeError(f"unicorn refused the switch to mode {new_mode:#x}")
+            return
+        ctx = self._ctx.context
+        self._ctx_save(self._uch, ctx)
+        for word in self._ctx_modes:
+            if word.value & MODE_MASK != new_mode:
+                raise RuntimeError(f"unicorn refused the switch to mode {new_mode:#x}")
+        self._ctx_elr.value = elr_hyp & 0xFFFFFFFF
+        self._ctx_restore(self._uch, ctx)
 
     # -- cp15 ---------------------------------------------------------------
     def _cpreg(self, name: str) -> Tuple[_CpReg, object]:

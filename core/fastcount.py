@@ -62,7 +62,7 @@ CACHE_SIZE = 1 << CACHE_BITS
 SHAPE_THUMB = 0x8000
 CPSR_T = 1 << 5
 MAX_BLOCK = 4096
-_SOURCE = Path(__file__).with_name("fastcount.c")
+_SOURCES = [Path(__file__).with_name(name) for name in ("fastcount.c", "tlbcache.c")]
 _CFLAGS = ["-O2", "-shared", "-fPIC", "-fvisibility=default"]
 _ENV_MODE = "HYPDBG_FASTCOUNT"   # "python" forces the fallback, "native" makes a failed load an error
 
@@ -107,6 +107,18 @@ def _uclib() -> ctypes.CDLL:
     return binding.uclib
 
 
+def add_native_hook(uc: Uc, kind: int, fn: object, state: ctypes.Structure) -> int:
+    """Register a C callback of the helper for hook ``kind`` with ``state`` as its user
+    data (which must outlive the hook); the hook's handle."""
+    handle = ctypes.c_size_t()
+    err = _uclib().uc_hook_add(uc._uch, ctypes.byref(handle), kind, ctypes.cast(fn, ctypes.c_void_p),
+                               ctypes.c_void_p(ctypes.addressof(state)),
+                               ctypes.c_uint64(1), ctypes.c_uint64(0))
+    if err != 0:
+        raise UcError(err)
+    return handle.value
+
+
 def _vmem_read_fn() -> Optional[Callable[..., int]]:
     """``uc_vmem_read`` with its own prototype (the binding does not wrap it)."""
     lib = _uclib()
@@ -122,9 +134,10 @@ def _unicorn_dir() -> Path:
 
 
 def _build_tag() -> str:
-    """Hash of what the object depends on: source, flags, unicorn version, interpreter word size."""
+    """Hash of what the object depends on: sources, flags, unicorn version, interpreter word size."""
     h = hashlib.sha256()
-    h.update(_SOURCE.read_bytes())
+    for source in _SOURCES:
+        h.update(source.read_bytes())
     h.update(" ".join(_CFLAGS + _defines()).encode())
     h.update(unicorn.__version__.encode() if hasattr(unicorn, "__version__") else b"")
     h.update(str(ctypes.sizeof(ctypes.c_void_p)).encode())
@@ -155,7 +168,7 @@ def find_library() -> Optional[Path]:
 
 
 def build(verbose: bool = False) -> Path:
-    """Compile fastcount.c into the first writable cache directory; raise RuntimeError if impossible."""
+    """Compile fastcount.c and tlbcache.c into the first writable cache directory; raise RuntimeError if impossible."""
     cc = os.environ.get("CC") or shutil.which("gcc") or shutil.which("cc")
     if cc is None:
         raise RuntimeError("no C compiler (gcc or cc) on PATH")
@@ -174,7 +187,7 @@ def build(verbose: bool = False) -> Path:
         except OSError as e:
             errors.append(f"{d}: {e.strerror or e}")
             continue
-        cmd = args + ["-o", tmp, str(_SOURCE)]
+        cmd = args + ["-o", tmp] + [str(source) for source in _SOURCES]
         if verbose:
             print(" ".join(cmd), file=sys.stderr)
         res = subprocess.run(cmd, capture_output=True, text=True)
@@ -276,14 +289,7 @@ class BlockCounter:
             self._st.emu_stop = ctypes.cast(ul.uc_emu_stop, ctypes.c_void_p).value
             self._st.reg_read = ctypes.cast(ul.uc_reg_read, ctypes.c_void_p).value
             self._st.vmem_read = ctypes.cast(self._vmem, ctypes.c_void_p).value
-            handle = ctypes.c_size_t()
-            err = ul.uc_hook_add(uc._uch, ctypes.byref(handle), UC_HOOK_BLOCK,
-                                 ctypes.cast(lib.fc_block, ctypes.c_void_p),
-                                 ctypes.c_void_p(ctypes.addressof(self._st)),
-                                 ctypes.c_uint64(1), ctypes.c_uint64(0))
-            if err != 0:
-                raise UcError(err)
-            self._handle = handle.value
+            self._handle = add_native_hook(uc, UC_HOOK_BLOCK, lib.fc_block, self._st)
         else:
             self._handle = uc.hook_add(UC_HOOK_BLOCK, self._on_block)
         # The engine may call the hook until it is closed: the state lives as long as the Uc.
@@ -500,14 +506,7 @@ class BlockCounter:
             return
         if on:
             if self._lib is not None:
-                handle = ctypes.c_size_t()
-                err = _uclib().uc_hook_add(self.uc._uch, ctypes.byref(handle), UC_HOOK_CODE,
-                                           ctypes.cast(self._lib.fc_code, ctypes.c_void_p),
-                                           ctypes.c_void_p(ctypes.addressof(self._st)),
-                                           ctypes.c_uint64(1), ctypes.c_uint64(0))
-                if err != 0:
-                    raise UcError(err)
-                self._pc_handle = handle.value
+                self._pc_handle = add_native_hook(self.uc, UC_HOOK_CODE, self._lib.fc_code, self._st)
             else:
                 self._pc_handle = self.uc.hook_add(UC_HOOK_CODE, self._on_code)
         else:
@@ -528,15 +527,8 @@ class BlockCounter:
             self._st.align_ctx = ctx.context.value  # type: ignore[attr-defined]
             self._st.ctx_save = ctypes.cast(_uclib().uc_context_save, ctypes.c_void_p).value
             self._st.align_hit = 0
-            handle = ctypes.c_size_t()
-            err = _uclib().uc_hook_add(self.uc._uch, ctypes.byref(handle),
-                                       UC_HOOK_MEM_READ | UC_HOOK_MEM_WRITE,
-                                       ctypes.cast(self._lib.fc_align, ctypes.c_void_p),
-                                       ctypes.c_void_p(ctypes.addressof(self._st)),
-                                       ctypes.c_uint64(1), ctypes.c_uint64(0))
-            if err != 0:
-                raise UcError(err)
-            self._align_handle = handle.value
+            self._align_handle = add_native_hook(self.uc, UC_HOOK_MEM_READ | UC_HOOK_MEM_WRITE,
+                                                 self._lib.fc_align, self._st)
         elif ctx is None and self._align_handle is not None:
             _uclib().uc_hook_del(self.uc._uch, ctypes.c_size_t(self._align_handle))
             self._align_handle = None
@@ -578,7 +570,7 @@ def _main(argv: List[str]) -> int:
     import argparse
     ap = argparse.ArgumentParser(prog="python -m hypdbg.core.fastcount",
                                  description="Build or inspect the C instruction-counting hook.")
-    ap.add_argument("--build", action="store_true", help="compile fastcount.c (exit 0 on success)")
+    ap.add_argument("--build", action="store_true", help="compile the C helpers (exit 0 on success)")
     ap.add_argument("--info", action="store_true", help="say which implementation BlockCounter uses")
     ap.add_argument("-v", "--verbose", action="store_true")
     args = ap.parse_args(argv)

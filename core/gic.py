@@ -136,7 +136,10 @@ class GicState:
                 self.latch |= bit
         else:
             self.level &= ~bit
-        self.refresh()
+        if self.enabled & ~self.active & bit:
+            # Disabled or active, the interrupt is not forwarded either way (``_forwarded``):
+            # the outputs cannot move. A timer's line falls while its tick is being handled.
+            self.refresh()
 
     def send_sgi(self, intid: int, source_cpu: int = 0) -> None:
         """Make SGI ``intid`` pending on this CPU interface from ``source_cpu``."""
@@ -159,18 +162,23 @@ class GicState:
 
     def _forwarded(self) -> int:
         """Interrupts the distributor forwards: enabled, pending, not active, group enabled."""
-        groups = 0
-        if self.ctlr & CTLR_ENABLE_GRP0:
-            groups |= self.all_mask & ~self.group
-        if self.ctlr & CTLR_ENABLE_GRP1:
-            groups |= self.group
-        return self.enabled & self.pending & ~self.active & groups
+        ctlr = self.ctlr
+        if ctlr & CTLR_ENABLE_GRP0:
+            groups = self.all_mask if ctlr & CTLR_ENABLE_GRP1 else self.all_mask & ~self.group
+        elif ctlr & CTLR_ENABLE_GRP1:
+            groups = self.group
+        else:
+            return 0
+        return self.enabled & (self.latch | (self.level & ~self.edge)) & ~self.active & groups
 
     def highest_pending(self) -> Optional[int]:
         """The highest priority forwarded interrupt (lowest INTID among equals)."""
+        forwarded = self._forwarded()
+        if not forwarded & (forwarded - 1):             # none or one: the common cases
+            return forwarded.bit_length() - 1 if forwarded else None
         best, best_prio = None, 0x100
         prio = self.priority
-        for intid in _bits(self._forwarded()):
+        for intid in _bits(forwarded):
             if prio[intid] < best_prio:
                 best, best_prio = intid, prio[intid]
         return best
@@ -274,7 +282,8 @@ class GicState:
     def refresh(self) -> None:
         """Recompute the output lines; tell ``on_change`` if any moved."""
         irq, fiq = self._physical_lines()
-        virq, vfiq = self.vgic.lines() if self.vgic is not None else (False, False)
+        vgic = self.vgic
+        virq, vfiq = vgic.lines() if vgic is not None else (False, False)
         lines = (irq, fiq, virq, vfiq)
         if lines != self._lines:
             self._lines = lines
@@ -515,6 +524,7 @@ class GicCpuInterface:
             s.bpr = max(value & 7, MIN_BPR)
         elif offset in (0x10, 0x24):
             s.end_of_interrupt(value, alias=offset == 0x24)
+            return                      # end_of_interrupt refreshed the outputs
         elif offset == 0x1C:
             s.abpr = max(value & 7, MIN_ABPR)
         elif 0xD0 <= offset < 0xF0:
@@ -526,4 +536,5 @@ class GicCpuInterface:
                 s.nsapr = (s.nsapr & ~word) | bits
         elif offset == 0x1000:
             s.write_dir(value)
+            return                      # deactivation refreshed the outputs
         s.refresh()

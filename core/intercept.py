@@ -40,8 +40,9 @@ class Site:
 ARM_ERET = 0x0160006E            # ERET A1 without its condition (B9.3.3)
 THUMB_ERET = (0xF3DE, 0x8F00)    # ERET T1 = SUBS PC, LR, #0
 
-#: Decides whether an instruction is worth intercepting (given: filled for Hyp mode).
-Filter = Callable[[CpInsn, bool], bool]
+#: Decides whether an instruction is worth intercepting (given: the HCR trap bits that
+#: apply to the page, 0 for a page filled for Hyp mode).
+Filter = Callable[[CpInsn, int], bool]
 #: Called before the instruction runs; returns True if it handled (emulated or trapped) it.
 Handler = Callable[[Site], bool]
 
@@ -60,9 +61,9 @@ class CpIntercept:
         self._hooked: Set[int] = set()
         self.hits = 0
 
-    def scan(self, va: int, pa: int, data: bytes, hyp: bool = False) -> None:
+    def scan(self, va: int, pa: int, data: bytes, traps: int = 0) -> None:
         """Record the interesting instructions of a code page mapped at ``va`` -> ``pa``
-        (``hyp``: the page was filled for Hyp mode, where HCR traps never apply)."""
+        (``traps``: the HCR trap bits that apply to it; none for Hyp mode)."""
         found = []
         n = len(data) // 4
         for i, word in enumerate(struct.unpack_from(f"<{n}I", data)):
@@ -70,7 +71,7 @@ class CpIntercept:
                 found.append(Site(va + 4 * i, pa + 4 * i, False, word, None))
             elif _maybe_cp15(word):
                 insn = decode(word)
-                if insn is not None and insn.coproc == 15 and self.wanted(insn, hyp):
+                if insn is not None and insn.coproc == 15 and self.wanted(insn, traps):
                     found.append(Site(va + 4 * i, pa + 4 * i, False, word, insn))
         halves = struct.unpack_from(f"<{len(data) // 2}H", data)
         for i in range(len(halves) - 1):
@@ -80,7 +81,7 @@ class CpIntercept:
             elif (hw1 & 0xEE00) == 0xEC00 and is_thumb32(hw1):
                 word = thumb_word(hw1, halves[i + 1])
                 insn = decode(word)
-                if insn is not None and insn.coproc == 15 and self.wanted(insn, hyp):
+                if insn is not None and insn.coproc == 15 and self.wanted(insn, traps):
                     found.append(Site(va + 2 * i, pa + 2 * i, True, word, insn))
         for site in found:
             self.sites[(site.va, site.thumb)] = site

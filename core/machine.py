@@ -15,6 +15,7 @@ import threading
 import time
 import zlib
 from dataclasses import dataclass
+from functools import partial
 from typing import Callable, Dict, List, Optional, Tuple
 
 from unicorn import (UC_ERR_EXCEPTION, UC_ERR_FETCH_UNMAPPED, UC_ERR_READ_UNMAPPED,
@@ -22,15 +23,18 @@ from unicorn import (UC_ERR_EXCEPTION, UC_ERR_FETCH_UNMAPPED, UC_ERR_READ_UNMAPP
                      UC_HOOK_MEM_FETCH_UNMAPPED, UC_HOOK_MEM_READ_UNMAPPED,
                      UC_HOOK_MEM_WRITE_UNMAPPED, UC_HOOK_TLB_FILL, UC_HOOK_MEM_READ, UC_HOOK_MEM_WRITE, UC_MEM_FETCH, UC_MEM_WRITE,
                      UC_PROT_ALL, UC_TLB_VIRTUAL, UcError)
-from unicorn.arm_const import UC_ARM_REG_ESR, UC_ARM_REG_FPEXC
+from unicorn.arm_const import (UC_ARM_REG_CPSR, UC_ARM_REG_ESR, UC_ARM_REG_FPEXC, UC_ARM_REG_PC,
+                               UC_ARM_REG_SPSR)
 from unicorn.unicorn_py3.unicorn import uclib
 from unicorn.unicorn_const import UC_CTL_IO_WRITE, UC_CTL_TLB_FLUSH
 
 from . import cp15, psci
 from .coproc import CpInsn, condition_passed, it_state
-from .cpu import CPSR_A, CPSR_T, HYP, MODE_MASK, SVC, Cpu
+from .cpu import CPSR_A, CPSR_T, GPR_IDS, HYP, MODE_MASK, SVC, Cpu, RegBatch
+from .exceptions import STATE_REGS as ENTRY_STATE
 from .exceptions import Entry, Exc, ExceptionEntry
 from .fastcount import BlockCounter
+from .tlbcache import TlbCache
 from .hyp import routing
 from .hyp import syndrome as S
 from .intercept import CpIntercept, Site
@@ -38,7 +42,7 @@ from .loader import Image
 from .timer import COUNTER_HZ, TICKS_PER_INSN
 from .timerregs import timer_access_site
 from .mmu import Mmu
-from .worlds import HOST, HYPERVISOR, Context, WorldKey, Worlds
+from .worlds import HYPERVISOR, Context, WorldKey, Worlds, world_outside_hyp
 
 RAM_BASE = 0x40000000
 DEFAULT_RAM_MB = 256
@@ -49,6 +53,8 @@ UNDEF_ESR = 0x02000000            # what unicorn writes for an UNDEFINED instruc
 FPEXC_EN = 1 << 30
 HCR_AMO = 1 << 5
 HCR_VA = 1 << 8
+HCR_VI = 1 << 7
+HCR_VF = 1 << 6
 HCR_TGE = 1 << 27
 WATCHED_PSR = 0x1DF               # CPSR A, I, F and M: what decides whether an interrupt is taken
 NATIVE_HOOK = -1                  # _align_hook when the C helper does the checking
@@ -74,6 +80,9 @@ _TRANSLATION_REGS = frozenset({"SCTLR", "TTBR0", "TTBR1", "TTBCR", "DACR", "CONT
                                "HSCTLR", "HMAIR0", "HMAIR1"})
 # Traps unicorn does not implement; ours to apply (unicorn-exceptions.md section 5).
 _SOFT_TRAPS = frozenset({"tid3", "tsw", "tpc", "tpu"})
+#: HCR bits of the traps unicorn leaves out (TID3, TSW, TPC, TPU, TIDCP): code is scanned
+#: for their sites only while one is set, so a host that never sets them pays nothing.
+_SOFT_TRAP_MASK = sum(1 << cp15.HCR_TRAP_BIT[t] for t in _SOFT_TRAPS | {"tidcp"})
 
 
 @dataclass
@@ -114,10 +123,15 @@ class Machine:
         self.entry.listeners.append(self._after_exception)
         self.worlds = Worlds()
         self.counter = BlockCounter(self.uc)
+        self._intr_regs = RegBatch(self.cpu, (UC_ARM_REG_PC, UC_ARM_REG_ESR) + ENTRY_STATE)
+        self._eret_regs = RegBatch(self.cpu, (UC_ARM_REG_SPSR, "HCR", "VTTBR", "HCPTR", "SCTLR"))
+        self._slice_regs = RegBatch(self.cpu, (UC_ARM_REG_PC, UC_ARM_REG_CPSR, "HCR", "SCTLR", "HSCTLR"))
+        self._irq_regs = RegBatch(self.cpu, (UC_ARM_REG_PC,) + ENTRY_STATE)
+        self.tlb_cache = TlbCache(self.uc)     # its fill hook must come before ours
         self.intercept = CpIntercept(self.uc, self._wants_insn, self._on_cp_site,
-                                     lambda: self.cpu.cpsr, self._read_ram)
+                                     partial(self.cpu.read_id, UC_ARM_REG_CPSR), self._read_ram)
         self.mmu = Mmu(self)
-        self._scanned: Dict[Tuple[int, int, bool], int] = {}   # (va, pa, for Hyp) -> crc32 scanned
+        self._scanned: Dict[Tuple[int, int, int], int] = {}    # (va, pa, soft traps) -> crc32 scanned
         self._ram_buf = ctypes.create_string_buffer(8)
         self.on_exit: List[Callable[[object], Optional[str]]] = []   # catchpoint checks
         self.on_eret: List[Callable[[object], Optional[str]]] = []
@@ -239,24 +253,25 @@ class Machine:
     def _world_of(self, mode: int) -> WorldKey:
         if mode == HYP:
             return HYPERVISOR
-        if self.cpu.sysreg("HCR") & 1:
-            return WorldKey("guest", (self.cpu.sysreg("VTTBR") >> 48) & 0xFF)
-        return HOST
+        return world_outside_hyp(self.cpu.sysreg("HCR"), self.cpu.sysreg("VTTBR"))
 
-    def _save_context(self, key: WorldKey, pc: int, cpsr: int) -> None:
+    def _save_context(self, key: WorldKey, pc: int, cpsr: int) -> Context:
         ctx = self.worlds.contexts.get(key)
         if ctx is None:
-            self.worlds.contexts[key] = Context(self.uc.context_save(), pc, cpsr, self.icount)
+            ctx = self.worlds.contexts[key] = Context(self.uc.context_save(), pc, cpsr, self.icount)
         else:
-            self.uc.context_update(ctx.saved)
+            self.cpu.save_context(ctx.saved)
             ctx.pc, ctx.cpsr, ctx.icount = pc, cpsr, self.icount
+        return ctx
 
-    def _force_fp_traps(self) -> None:
+    def _force_fp_traps(self, hcptr: Optional[int] = None) -> None:
         """HCPTR.TCP10/11 trap VFP/SIMD use outside Hyp (B4.1.73), which unicorn does not
         model; it does UNDEF them while FPEXC.EN=0. So on the way out of Hyp with the trap
         set, EN is cleared in the CPU (the true FPEXC kept aside, restored at the next entry
         to Hyp) and the UNDEF is turned into the HCPTR trap by ``_hcptr_trap``."""
-        if self._fpexc_saved is None and self.cpu.sysreg("HCPTR") & (3 << 10):
+        if hcptr is None:
+            hcptr = self.cpu.sysreg("HCPTR")
+        if self._fpexc_saved is None and hcptr & (3 << 10):
             fpexc = self.uc.reg_read(UC_ARM_REG_FPEXC)
             self._fpexc_saved = fpexc
             self.uc.reg_write(UC_ARM_REG_FPEXC, fpexc & ~FPEXC_EN)
@@ -267,22 +282,34 @@ class Machine:
             self._fpexc_saved = None
 
     def _before_exception(self, exc: Exc, cpsr: int) -> None:
-        self._restore_fpexc()
+        if self._fpexc_saved is not None:
+            self._restore_fpexc()
+        entry = self.entry
+        if not entry.to_hyp:
+            # Taken to PL1, the world stays where it is and stays live: its saved context
+            # is read only once it has left, and leaving (to Hyp) saves it again.
+            return
         mode = cpsr & MODE_MASK
-        self._save_context(self._world_of(mode), exc.ret, cpsr)
+        left = HYPERVISOR if mode == HYP else world_outside_hyp(entry.hcr, entry.vttbr)
+        self._save_context(left, exc.ret, cpsr)
 
     def _after_exception(self, entry: Entry) -> None:
         if not entry.to_hyp:
             return
-        left = self._world_of(entry.from_mode) if entry.from_mode != HYP else HYPERVISOR
+        if entry.from_mode == HYP:
+            left = HYPERVISOR
+        else:
+            left = world_outside_hyp(self.entry.hcr, self.entry.vttbr)
         exc = entry.exc
         kind = exc.kind
-        detail = S.describe(entry.hsr) if kind not in ("irq", "fiq") else kind.upper()
-        imm = entry.hsr & 0xFFFF if S.ec_of(entry.hsr) == S.EC_HVC and kind == "hvc" else None
-        rec = self.worlds.record_exit(kind, left, exc.ret, entry.hsr if kind not in ("irq", "fiq") else 0,
-                                      detail, self.icount, imm)
-        if self._align_needed(HYP) != (self._align_hook is not None):
-            self.counter.deadline = 0        # the alignment hook follows the regime
+        if kind == "irq" or kind == "fiq":
+            hsr, imm = 0, None
+        else:
+            hsr = entry.hsr
+            imm = hsr & 0xFFFF if kind == "hvc" and S.ec_of(hsr) == S.EC_HVC else None
+        rec = self.worlds.record_exit(kind, left, exc.ret, hsr, None, self.icount, imm)
+        if bool(entry.ctl & 2) != (self._align_hook is not None):
+            self.counter.deadline = 0        # the alignment hook follows the regime (HSCTLR.A)
         for check in self.on_exit:
             why = check(rec)
             if why:
@@ -308,10 +335,12 @@ class Machine:
     # -- hooks -----------------------------------------------------------------
     def _on_intr(self, uc: object, intno: int, _d: object) -> None:
         cpu = self.cpu
-        pc, esr, thumb = cpu.pc, cpu.esr, cpu.thumb
+        regs = self._intr_regs.read()
+        pc, esr = regs[0], regs[1]
+        thumb = bool(regs[2] & CPSR_T)
         self._sync_count(pc)
         if intno in (2, 11):            # SVC, HVC: PC is the next instruction
-            self._take(Exc("svc" if intno == 2 else "hvc", pc, thumb, hsr=esr))
+            self._take(Exc("svc" if intno == 2 else "hvc", pc, thumb, hsr=esr), regs[2:])
         elif intno == 13:               # SMC not trapped: PSCI
             self._smc(pc, thumb)
         elif intno == 12:               # trapped SMC (TSC) or VMRS (TID0/TID3): PC at the insn
@@ -325,7 +354,7 @@ class Machine:
             self._take(self._alignment_fault(pc, thumb))
         else:
             self._request_stop(Stop("fault", f"unexpected exception {intno} at {pc:#010x}"))
-        cpu.uc.reg_write(UC_ARM_REG_ESR, ESR_SENTINEL)
+        cpu.write_id(UC_ARM_REG_ESR, ESR_SENTINEL)
 
     def _on_invalid(self, uc: object, _d: object) -> bool:
         cpu = self.cpu
@@ -406,6 +435,7 @@ class Machine:
         if result is None:
             return False
         pa, perms = result
+        self.tlb_cache.insert(vaddr, self.cpu.mode, pa, perms, access == UC_MEM_FETCH)
         if access != UC_MEM_FETCH:
             # Execute is granted only on a fetch fill, the one that scans the page for
             # intercepted instructions: data-only pages are never scanned.
@@ -414,12 +444,14 @@ class Machine:
         entry.perms = perms  # type: ignore[attr-defined]
         if perms & 4 and RAM_BASE <= pa < RAM_BASE + self.ram_size:
             data = bytes(self.uc.mem_read(pa, PAGE))
-            hyp = self.cpu.mode == HYP
-            key = (vaddr, pa, hyp)
+            # HCR traps never apply to Hyp mode; a change of HCR flushes the TLB, so
+            # pages are filled (and scanned if need be) again under the new traps
+            traps = 0 if self.cpu.mode == HYP else self.mmu.stage2_regs().hcr & _SOFT_TRAP_MASK
+            key = (vaddr, pa, traps)
             crc = zlib.crc32(data)
             if self._scanned.get(key) != crc:      # unchanged code was scanned already
                 self._scanned[key] = crc
-                self.intercept.scan(vaddr, pa, data, hyp)
+                self.intercept.scan(vaddr, pa, data, traps)
         return True
 
     def _translate_fill(self, vaddr: int, access: int) -> Optional[Tuple[int, int]]:
@@ -432,7 +464,8 @@ class Machine:
             return b""
         return self._ram_buf.raw[:size]
 
-    def _wants_insn(self, insn: CpInsn, hyp: bool = False) -> bool:
+    def _wants_insn(self, insn: CpInsn, traps: int = 0) -> bool:
+        """Whether to hook a cp15 access, given the HCR soft-trap bits that apply to the page."""
         if insn.is64:
             return insn.crm == 14 or (not insn.read and cp15.lookup(True, 0, insn.opc1, insn.crm, 0)
                                       is not None and cp15.lookup(True, 0, insn.opc1, insn.crm, 0).name
@@ -440,32 +473,32 @@ class Machine:
         if insn.crn == 14:
             return True
         reg = cp15.lookup(False, insn.crn, insn.opc1, insn.crm, insn.opc2)
-        if insn.crn == 8 and not insn.read and insn.opc2 in (1, 3, 5):
-            return True                      # TLB invalidate by address: see _on_cp_site
+        if insn.crn == 8 and not insn.read:
+            return True                      # TLB maintenance: see _on_cp_site
         if reg is None:
-            return not hyp and cp15.is_tidcp(False, insn.crn, insn.crm)
+            return bool(traps & (1 << cp15.HCR_TRAP_BIT["tidcp"])) and cp15.is_tidcp(False, insn.crn, insn.crm)
         if reg.name in ("MIDR", "MPIDR") or reg.name in ID_OVERRIDES:
             return insn.read
         if reg.trap in _SOFT_TRAPS:
-            return not hyp                   # HCR traps never apply to Hyp mode
+            return bool(traps & (1 << cp15.HCR_TRAP_BIT[reg.trap]))
         return not insn.read and reg.name in _TRANSLATION_REGS
 
     def _on_cp_site(self, site: Site) -> bool:
         cpu = self.cpu
-        cpsr = cpu.cpsr
-        if site.is_eret:
-            if (cpsr & MODE_MASK) == HYP:
-                self._on_eret(site)
-            return False
+        cpsr = cpu.read_id(UC_ARM_REG_CPSR)
         insn = site.insn
-        assert insn is not None
-        if not condition_passed(insn.cond if not site.thumb else 0xE, cpsr):
+        if insn is None:                    # ERET
+            if (cpsr & MODE_MASK) == HYP:
+                self._on_eret(site, cpsr)
             return False
-        if site.thumb and it_state(cpsr):
+        if site.thumb:
+            if it_state(cpsr):
+                return False
+        elif insn.cond != 0xE and not condition_passed(insn.cond, cpsr):
             return False
         mode = cpsr & MODE_MASK
         if insn.crn == 14 or (insn.is64 and insn.crm == 14):
-            return self._timer_access(site, insn, mode)
+            return timer_access_site(self, site, insn, mode)
         reg = cp15.lookup(insn.is64, insn.crn, insn.opc1, insn.crm, insn.opc2)
         if mode != HYP:
             trap = reg.trap if reg is not None else ("tidcp" if cp15.is_tidcp(insn.is64, insn.crn, insn.crm) else "")
@@ -482,12 +515,16 @@ class Machine:
                 value = ID_OVERRIDES[reg.name]
             self._complete(site, {insn.rt: value})
             return True
-        if insn.crn == 8 and not insn.read and insn.opc2 in (1, 3, 5):
-            # unicorn keeps 1 KiB pages and invalidates only the one holding the address,
-            # leaving the rest of a remapped 4 KiB page stale: invalidate all four quarters
-            # of the 4 KiB page (the instruction itself then runs natively as well)
-            if not (mode != HYP and cpu.sysreg("HCR") & (1 << cp15.HCR_TRAP_BIT["ttlb"])):
+        if insn.crn == 8 and not insn.read:
+            # The instruction runs natively and flushes unicorn's TLB; the C translation
+            # cache behind it is ours to flush. By address, unicorn keeps 1 KiB pages and
+            # invalidates only the one holding the address, leaving the rest of a remapped
+            # 4 KiB page stale: invalidate all four quarters of the 4 KiB page.
+            if insn.opc2 not in (1, 3, 5):
+                self.tlb_cache.flush()
+            elif not (mode != HYP and cpu.sysreg("HCR") & (1 << cp15.HCR_TRAP_BIT["ttlb"])):
                 value = cpu.reg(insn.rt)
+                self.tlb_cache.invalidate_page(value)
                 base = value & ~0xC00
                 for quarter in range(4):
                     cpu.cp_write(insn.crn, insn.opc1, insn.crm, insn.opc2, base | (quarter << 10))
@@ -510,14 +547,15 @@ class Machine:
 
     def _complete(self, site: Site, results: Dict[int, int]) -> None:
         """Finish an instruction we emulated: write its results and step past it."""
-        self.counter.count = self.counter.retired(site.va) + 1
-        for rt, value in results.items():
-            if rt != 15:
-                self.cpu.set_reg(rt, value & 0xFFFFFFFF)
-        self.cpu.set_pc(site.va + 4, site.thumb)
-
-    def _timer_access(self, site: Site, insn: CpInsn, mode: int) -> bool:
-        return timer_access_site(self, site, insn, mode)
+        counter = self.counter
+        counter.count = counter.retired(site.va) + 1
+        cpu = self.cpu
+        regs = tuple(GPR_IDS[rt] for rt in results if rt != 15)
+        if len(regs) > 1:
+            cpu.batch(regs).write([value & 0xFFFFFFFF for rt, value in results.items() if rt != 15])
+        elif regs:
+            cpu.write_id(regs[0], next(value for rt, value in results.items() if rt != 15))
+        cpu.write_id(UC_ARM_REG_PC, (site.va + 4) | int(site.thumb))
 
     # Entry points for the instruction emulators (timerregs).
     def sync_count(self, pc: int) -> None:
@@ -529,22 +567,19 @@ class Machine:
     def trap_cp(self, site: Site, insn: CpInsn) -> None:
         self._cp_trap(site, insn)
 
-    def complete(self, site: Site, results: Dict[int, int]) -> None:
-        self._complete(site, results)
+    complete = _complete
 
-    def _on_eret(self, site: Site) -> None:
-        cpu = self.cpu
-        spsr = cpu.spsr
+    def _on_eret(self, site: Site, cpsr: int) -> None:
+        spsr, hcr, vttbr, hcptr, sctlr = self._eret_regs.read()
         target_mode = spsr & MODE_MASK
         if target_mode == HYP:
             return
-        elr = cpu.elr_hyp
-        self._save_context(HYPERVISOR, site.va, cpu.cpsr)
-        self._force_fp_traps()
-        world = WorldKey("guest", (cpu.sysreg("VTTBR") >> 48) & 0xFF) if cpu.sysreg("HCR") & 1 else HOST
-        rec = self.worlds.record_eret(world, elr, self.icount)
-        if self._masked_pending() or self._align_needed(target_mode) != (self._align_hook is not None):
-            self.counter.deadline = 0    # the world entered may take it at once
+        ctx = self._save_context(HYPERVISOR, site.va, cpsr)
+        elr = self.cpu.elr_hyp_in(ctx.saved)
+        self._force_fp_traps(hcptr)
+        rec = self.worlds.record_eret(world_outside_hyp(hcr, vttbr), elr, self.icount)
+        if self._masked_pending(hcr) or bool(sctlr & 2) != (self._align_hook is not None):
+            self.counter.deadline = 0    # the world entered may take it at once (SCTLR.A: its regime)
         for check in self.on_eret:
             why = check(rec)
             if why:
@@ -554,9 +589,10 @@ class Machine:
                 self.counter.deadline = self.counter.retired(site.va) + 1
 
     # -- exceptions --------------------------------------------------------------
-    def _take(self, exc: Exc) -> Entry:
+    def _take(self, exc: Exc, state: Optional[List[int]] = None) -> Entry:
+        """Take ``exc``; ``state``: ``ENTRY_STATE`` if just read (see ``ExceptionEntry.take``)."""
         self._taken += 1
-        return self.entry.take(exc)
+        return self.entry.take(exc, state)
 
     def _smc(self, pc: int, thumb: bool) -> None:
         cpu = self.cpu
@@ -605,6 +641,7 @@ class Machine:
     def flush_tlb(self) -> None:
         """Forget every translation: unicorn's TLB and the MMU's register snapshots."""
         self.uc.ctl(UC_CTL_TLB_FLUSH, UC_CTL_IO_WRITE)
+        self.tlb_cache.flush()
         self.mmu.invalidate()
 
     def read_phys(self, pa: int, size: int) -> bytes:
@@ -622,6 +659,7 @@ class Machine:
     def write_phys(self, pa: int, data: bytes) -> None:
         if RAM_BASE <= pa and pa + len(data) <= RAM_BASE + self.ram_size:
             self.uc.mem_write(pa, data)
+            self.tlb_cache.flush()      # written code must be scanned again when fetched
             return
         raise MemoryError(f"no RAM at physical address {pa:#010x}")
 
@@ -698,10 +736,12 @@ class Machine:
         self._watch_hit = (self.uc.context_save(), pc, address, old, self.counter.retired(pc))
         self._request_stop(Stop("watchpoint", data_addr=address, watch_kind=kind))
 
-    def _update_alignment_check(self) -> None:
+    def _update_alignment_check(self, want: Optional[bool] = None) -> None:
         """SCTLR.A / HSCTLR.A: unicorn checks no alignment, so while either is set a memory
-        hook checks every access (B3.12.8); it is removed again when both are clear."""
-        want = self._align_needed(self.cpu.mode)
+        hook checks every access (B3.12.8); it is removed again when both are clear.
+        ``want``: whether the current regime checks, if the caller has read it."""
+        if want is None:
+            want = self._align_needed(self.cpu.mode)
         if want and self._align_hook is None:
             if self._align_ctx is None:
                 self._align_ctx = self.uc.context_save()
@@ -849,29 +889,31 @@ class Machine:
             self._deliver_interrupts()
             if self._stop is not None:
                 continue
-            deadline = self.icount + SLICE
+            icount = self.icount
+            deadline = icount + SLICE
             if end is not None:
                 deadline = min(deadline, end)
-            nxt = self._next_timer_insns() if self.deterministic else None
-            if nxt is not None:
-                deadline = max(self.icount, min(deadline, nxt - self.idle_insns))
-            if not self.deterministic:
-                deadline = min(deadline, self.icount + FAST_SLICE)
-            if self._masked_pending():
-                # Unmasking (CPSIE, MSR, an exception return) changes CPSR's masks or mode
-                # and ends a translation block: the counter stops at the block after it.
-                self.counter.watch_cpsr(self.cpu.cpsr, WATCHED_PSR)
+            if self.deterministic:
+                nxt = self._next_timer_insns()
+                if nxt is not None:
+                    deadline = max(icount, min(deadline, nxt - self.idle_insns))
             else:
-                self.counter.watch_cpsr(0, 0)
+                deadline = min(deadline, icount + FAST_SLICE)
             self.counter.deadline = deadline
             self._slice()
 
     def _slice(self) -> None:
         cpu = self.cpu
-        self.uc.reg_write(UC_ARM_REG_ESR, ESR_SENTINEL)
-        self._update_alignment_check()
-        start_pc = cpu.pc
-        begin = start_pc | int(cpu.thumb)
+        pc, cpsr, hcr, sctlr, hsctlr = self._slice_regs.read()
+        if self._masked_pending(hcr):
+            # Unmasking (CPSIE, MSR, an exception return) changes CPSR's masks or mode
+            # and ends a translation block: the counter stops at the block after it.
+            self.counter.watch_cpsr(cpsr, WATCHED_PSR)
+        else:
+            self.counter.watch_cpsr(0, 0)
+        cpu.write_id(UC_ARM_REG_ESR, ESR_SENTINEL)
+        self._update_alignment_check(bool((hsctlr if (cpsr & MODE_MASK) == HYP else sctlr) & 2))
+        begin = pc | int(bool(cpsr & CPSR_T))
         self._unmapped = None
         self.mmu.pending = None
         try:
@@ -880,7 +922,8 @@ class Machine:
             self._sync_count(cpu.pc)
             self._emu_error(err)
             return
-        self._native_align_hit()
+        if self._align_hook is not None:
+            self._native_align_hit()
         if self._align_fault is not None:
             self._take_alignment_fault()
             return
@@ -986,53 +1029,109 @@ class Machine:
         gic = self.gic
         if gic is None:
             return
-        if self.timer is not None:
-            self.timer.update()
-        cpu = self.cpu
-        hcr = self._sync_virtual_lines()
-        cpsr = cpu.cpsr
-        mode = cpsr & MODE_MASK
-        if hcr & HCR_VA and hcr & HCR_AMO and mode not in (HYP,) and not cpsr & CPSR_A \
-                and not hcr & HCR_TGE:
+        timer = self.timer
+        if timer is not None:
+            # Outputs that move now are dealt with below: not through on_change, which is
+            # for moves in the middle of a slice.
+            on_change, gic.on_change = gic.on_change, None
+            try:
+                timer.update()
+            finally:
+                gic.on_change = on_change
+        regs = self._irq_regs.read()
+        pc, cpsr = regs[0], regs[1]
+        hcr = regs[2] = self._sync_virtual_lines(regs[2])
+        kind = self._interrupt_taken(cpsr, hcr)
+        if kind == "vabt":
             self._take_virtual_abort(hcr)
-            return
-        for kind, line in (("fiq", gic.fiq_line()), ("irq", gic.irq_line())):
-            if line and routing.irq_unmasked(kind, mode, cpsr, hcr):
-                self._take(Exc(kind, cpu.pc, cpu.thumb))
-                return
+        elif kind is not None:
+            self._take(Exc(kind, pc, bool(cpsr & CPSR_T)), regs[1:])
 
-    def _sync_virtual_lines(self) -> int:
-        """OR the GIC's virtual IRQ/FIQ outputs into HCR.VI/VF (as QEMU ORs its VIRQ/VFIQ
-        inputs), withdrawing only what was added here; returns the resulting HCR."""
+    def _interrupt_taken(self, cpsr: int, hcr: int) -> Optional[str]:
+        """What the CPU takes now, with this CPSR and HCR: "vabt" (a virtual abort, B1.8.5),
+        "fiq", "irq" (physical, from the GIC, B1.8.6), or None."""
         gic = self.gic
-        hcr = self.cpu.sysreg("HCR")
+        mode = cpsr & MODE_MASK
+        if hcr & HCR_VA and hcr & HCR_AMO and mode != HYP and not cpsr & CPSR_A \
+                and not hcr & HCR_TGE:
+            return "vabt"
+        if gic.fiq_line() and routing.irq_unmasked("fiq", mode, cpsr, hcr):
+            return "fiq"
+        if gic.irq_line() and routing.irq_unmasked("irq", mode, cpsr, hcr):
+            return "irq"
+        return None
+
+    def _sync_virtual_lines(self, hcr: Optional[int] = None) -> int:
+        """OR the GIC's virtual IRQ/FIQ outputs into HCR.VI/VF (as QEMU ORs its VIRQ/VFIQ
+        inputs), withdrawing only what was added here; returns the resulting HCR (``hcr``:
+        HCR if the caller has just read it)."""
+        gic = self.gic
+        if hcr is None:
+            hcr = self.cpu.sysreg("HCR")
         new = hcr
-        for line, bit, attr in ((gic.virq_line(), 1 << 7, "_vi_forced"), (gic.vfiq_line(), 1 << 6, "_vf_forced")):
-            if line and not hcr & bit:
-                new |= bit
-                setattr(self, attr, True)
-            elif not line and getattr(self, attr):
-                new &= ~bit
-                setattr(self, attr, False)
+        virq, vfiq = gic.virq_line(), gic.vfiq_line()
+        if virq and not hcr & HCR_VI:
+            new |= HCR_VI
+            self._vi_forced = True
+        elif not virq and self._vi_forced:
+            new &= ~HCR_VI
+            self._vi_forced = False
+        if vfiq and not hcr & HCR_VF:
+            new |= HCR_VF
+            self._vf_forced = True
+        elif not vfiq and self._vf_forced:
+            new &= ~HCR_VF
+            self._vf_forced = False
         if new != hcr:
             self.cpu.set_sysreg("HCR", new)
         return new
 
     def interrupt_lines_changed(self) -> None:
-        """The GIC's outputs moved (called from device accesses): the virtual lines take
-        effect at once, before unicorn can take a stale VIRQ at the next block; physical
-        ones at the next block boundary."""
-        if self.gic is not None:
-            self._sync_virtual_lines()
-        self.counter.deadline = 0
+        """The GIC's outputs moved (called from device accesses and timer writes, mostly in
+        the middle of a slice). The virtual lines take effect at once, before unicorn can
+        take a stale VIRQ at the next block. A physical interrupt (or virtual abort) the CPU
+        takes now ends the slice at the next block boundary, where the run loop takes it;
+        one it masks is watched for as the run loop watches at a slice start (the next
+        change of CPSR's masks or mode ends a block, and the slice with it); with nothing
+        pending the slice goes on, as it would after stopping there."""
+        gic = self.gic
+        if gic is None:
+            self.counter.deadline = 0
+            return
+        hcr = self._sync_virtual_lines()
+        if gic.irq_line() or gic.fiq_line() or (hcr & HCR_VA and hcr & HCR_AMO):
+            cpsr = self.cpu.cpsr
+            if self._interrupt_taken(cpsr, hcr) is not None:
+                self.counter.deadline = 0
+            else:
+                self.counter.watch_cpsr(cpsr, WATCHED_PSR)
+        else:
+            self.counter.watch_cpsr(0, 0)
 
-    def _masked_pending(self) -> bool:
-        """An interrupt or virtual abort is pending but masked where the CPU is now."""
-        if self.gic is None:
+    def timer_moved(self) -> None:
+        """A timer register was written by an intercepted instruction, its outputs pushed
+        already: the running slice must also end by the timer's next deadline, which may
+        now come sooner (a later one only costs a stop where the old one was)."""
+        timer = self.timer
+        if self.deterministic and timer is not None:
+            ticks = timer.next_deadline()
+            if ticks is not None:
+                counter = self.counter
+                nxt = -(-ticks // TICKS_PER_INSN) - self.idle_insns
+                deadline = counter.deadline
+                if nxt < deadline:
+                    counter.deadline = min(deadline, max(counter.count, nxt))
+
+    def _masked_pending(self, hcr: Optional[int] = None) -> bool:
+        """An interrupt or virtual abort is pending but masked where the CPU is now
+        (``hcr``: HCR if the caller has it)."""
+        gic = self.gic
+        if gic is None:
             return False
-        if self.gic.irq_line() or self.gic.fiq_line():
+        if gic.irq_line() or gic.fiq_line():
             return True
-        hcr = self.cpu.sysreg("HCR")
+        if hcr is None:
+            hcr = self.cpu.sysreg("HCR")
         return bool(hcr & HCR_VA and hcr & HCR_AMO)
 
     def _take_virtual_abort(self, hcr: int) -> None:

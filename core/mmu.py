@@ -12,10 +12,7 @@ needs (ISV, SAS, SSE, SRT, WnR) decoded from the instruction.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Optional, Tuple
-
-from capstone import CS_ARCH_ARM, CS_MODE_ARM, CS_MODE_THUMB, Cs
-from capstone import arm_const as C
+from typing import TYPE_CHECKING, Dict, Optional, Tuple
 
 from .cpu import HYP, USR
 from .exceptions import Exc
@@ -55,10 +52,7 @@ class Mmu:
         self._s1: Optional[Stage1Regs] = None
         self._s2: Optional[Stage2Regs] = None
         self._hyp: Optional[HypRegs] = None
-        self._cs_arm = Cs(CS_ARCH_ARM, CS_MODE_ARM)
-        self._cs_thumb = Cs(CS_ARCH_ARM, CS_MODE_THUMB)
-        for cs in (self._cs_arm, self._cs_thumb):
-            cs.detail = True
+        self._cs: Dict[bool, object] = {}     # Thumb? -> disassembler, made at the first abort
 
     # -- register snapshots ------------------------------------------------
     # Kept until ``invalidate``: every write that can change them (an intercepted MCR/MCRR
@@ -182,7 +176,7 @@ class Mmu:
             code = self.m.read_virt(pc, 4)
         except MemoryError:
             return page, None
-        cs = self._cs_thumb if thumb else self._cs_arm
+        cs = self._disassembler(thumb)
         insns = list(cs.disasm(code, pc, 1))
         if not insns:
             return page, None
@@ -192,7 +186,17 @@ class Mmu:
             addr = page
         return addr, _iss_insn(insn)
 
+    def _disassembler(self, thumb: bool) -> object:
+        """capstone, imported only when an abort needs an instruction decoded (it is slow to load)."""
+        cs = self._cs.get(thumb)
+        if cs is None:
+            from capstone import CS_ARCH_ARM, CS_MODE_ARM, CS_MODE_THUMB, Cs
+            cs = self._cs[thumb] = Cs(CS_ARCH_ARM, CS_MODE_THUMB if thumb else CS_MODE_ARM)
+            cs.detail = True
+        return cs
+
     def _effective_address(self, insn: object) -> Optional[int]:
+        from capstone import arm_const as C
         cpu = self.m.cpu
         ops = insn.operands  # type: ignore[attr-defined]
         mem = [op for op in ops if op.type == C.ARM_OP_MEM]
@@ -243,6 +247,7 @@ _SIZES = {"ldr": 4, "str": 4, "ldrb": 1, "strb": 1, "ldrh": 2, "strh": 2, "ldrsb
 def _iss_insn(insn: object) -> Optional[DataAbortInsn]:
     """ISS fields for single-register loads/stores without writeback (ARM ARM B3.13.6:
     ISV is 0 for LDM/STM, LDRD/STRD, exclusives and writeback forms)."""
+    from capstone import arm_const as C
     mnem = insn.mnemonic.split(".")[0]  # type: ignore[attr-defined]
     base = mnem
     for cond in ("eq", "ne", "cs", "hs", "cc", "lo", "mi", "pl", "vs", "vc", "hi", "ls", "ge",

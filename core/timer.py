@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Callable, Dict, Optional, Tuple
 
 COUNTER_HZ = 62_500_000
@@ -58,6 +59,11 @@ TIMERS: Dict[str, Tuple[int, bool]] = {
     "CNTHP": (PPI_HYP, False),
 }
 
+#: (timer, PPI, counts the virtual counter), for the loops that visit every timer.
+_TIMER_LIST: Tuple[Tuple[str, int, bool], ...] = tuple((t, ppi, v) for t, (ppi, v) in TIMERS.items())
+#: A timer register name -> (timer, register): "CNTV_TVAL" -> ("CNTV", "TVAL").
+_TIMER_REG: Dict[str, Tuple[str, str]] = {f"{t}_{r}": (t, r) for t in TIMERS for r in ("CTL", "TVAL", "CVAL")}
+
 #: Every register name ``read``/``write`` accept, with its width in bits.
 REGISTERS: Dict[str, int] = {
     "CNTFRQ": 32, "CNTPCT": 64, "CNTVCT": 64, "CNTKCTL": 32, "CNTHCTL": 32, "CNTVOFF": 64,
@@ -73,13 +79,15 @@ class Access(enum.Enum):
     HYP_TRAP = "hyp_trap"     # Hyp Trap exception, HSR EC 0x03 (MRC/MCR) or 0x04 (MRRC/MCRR)
 
 
+@lru_cache(maxsize=1024)
 def timer_access(name: str, pl: int, is_write: bool, cntkctl: int, cnthctl: int) -> Access:
     """Whether a Non-secure access to timer register ``name`` at ``pl`` (0, 1, 2) may proceed.
 
     PL0 needs the CNTKCTL enable of the register's counter or timer, else the
     access is UNDEFINED; NS PL0/PL1 accesses to CNTPCT and to the CNTP_* timer
     also need CNTHCTL.PL1PCTEN / PL1PCEN, else they trap to Hyp mode. CNTVOFF,
-    CNTHCTL and CNTHP_* are Hyp-only; the counters are read-only.
+    CNTHCTL and CNTHP_* are Hyp-only; the counters are read-only. (A pure function of
+    its arguments, asked at every intercepted access: its answers are remembered.)
     """
     if name not in REGISTERS:
         raise KeyError(name)
@@ -175,16 +183,14 @@ class GenericTimer:
             return self.cnthctl
         if name == "CNTVOFF":
             return self.cntvoff
-        timer, _, reg = name.rpartition("_")
+        timer, reg = _TIMER_REG[name]
         state = self.timers[timer]
         if reg == "CTL":
             enabled = state.ctl & CTL_ENABLE and self.istatus(timer)
             return state.ctl | (CTL_ISTATUS if enabled else 0)
         if reg == "TVAL":
             return (state.cval - self._count(timer)) & _M32
-        if reg == "CVAL":
-            return state.cval
-        raise KeyError(name)
+        return state.cval
 
     def write(self, name: str, value: int) -> None:
         """Write register ``name``, then push any change of the timer outputs."""
@@ -199,16 +205,14 @@ class GenericTimer:
         elif name == "CNTVOFF":
             self.cntvoff = value & _M64
         else:
-            timer, _, reg = name.rpartition("_")
+            timer, reg = _TIMER_REG[name]
             state = self.timers[timer]
             if reg == "CTL":
                 state.ctl = value & (CTL_ENABLE | CTL_IMASK)
             elif reg == "TVAL":
                 state.cval = (self._count(timer) + _sext32(value)) & _M64
-            elif reg == "CVAL":
-                state.cval = value & _M64
             else:
-                raise KeyError(name)
+                state.cval = value & _M64
         self.update()
 
     def access(self, name: str, pl: int, is_write: bool) -> Access:
@@ -218,11 +222,20 @@ class GenericTimer:
     # -- interrupt outputs ----------------------------------------------------
 
     def update(self) -> None:
-        """Push every timer output whose level differs from the last one pushed."""
-        for timer, (ppi, _) in TIMERS.items():
-            level = self.output(timer)
-            if self._pushed[ppi] != level:
-                self._pushed[ppi] = level
+        """Push every timer output whose level differs from the last one pushed.
+
+        ``output`` for each timer, with the counter read once: this runs at every slice
+        of the run loop and after every timer write.
+        """
+        now = self.now() & _M64
+        timers, pushed = self.timers, self._pushed
+        for timer, ppi, virtual in _TIMER_LIST:
+            state = timers[timer]
+            ctl = state.ctl
+            level = bool(ctl & CTL_ENABLE) and not ctl & CTL_IMASK and \
+                ((now - self.cntvoff) & _M64 if virtual else now) >= state.cval
+            if pushed[ppi] != level:
+                pushed[ppi] = level
                 if self.irq is not None:
                     self.irq(ppi, level)
 
@@ -234,12 +247,13 @@ class GenericTimer:
         """
         now = self.physical_count()
         best: Optional[int] = None
-        for timer, (ppi, _) in TIMERS.items():
-            ctl = self.timers[timer].ctl
+        for timer, ppi, virtual in _TIMER_LIST:
+            state = self.timers[timer]
+            ctl = state.ctl
             if not ctl & CTL_ENABLE or ctl & CTL_IMASK:
                 continue
-            count = self._count(timer)
-            cval = self.timers[timer].cval
+            count = (now - self.cntvoff) & _M64 if virtual else now
+            cval = state.cval
             if count >= cval:
                 if self._pushed[ppi]:
                     continue

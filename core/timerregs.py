@@ -29,6 +29,7 @@ REGS32: Dict[Tuple[int, int, int, int], str] = {
 #: opc1 of the 64-bit timer registers (MCRR/MRRC with CRm = c14).
 REGS64: Dict[int, str] = {0: "CNTPCT", 1: "CNTVCT", 2: "CNTP_CVAL", 3: "CNTV_CVAL",
                           4: "CNTVOFF", 6: "CNTHP_CVAL"}
+_ALLOWED = Access.ALLOWED
 
 
 def register_name(insn: CpInsn) -> Optional[str]:
@@ -45,24 +46,25 @@ def timer_access_site(m: "Machine", site: "Site", insn: CpInsn, mode: int) -> bo
         return False
     pl = 2 if mode == HYP else (0 if mode == USR else 1)
     verdict = timer_access(name, pl, not insn.read, timer.cntkctl, timer.cnthctl)
-    if verdict is Access.UNDEFINED:
-        m.sync_count(site.va)
-        m.take(Exc("undef", site.va, site.thumb, hsr=S.hsr(S.EC_UNKNOWN, 0)))
-        return True
-    if verdict is Access.HYP_TRAP:
-        m.trap_cp(site, insn)
+    if verdict is not _ALLOWED:
+        if verdict is Access.UNDEFINED:
+            m.sync_count(site.va)
+            m.take(Exc("undef", site.va, site.thumb, hsr=S.hsr(S.EC_UNKNOWN, 0)))
+        else:
+            m.trap_cp(site, insn)
         return True
     if insn.read:
         value = timer.read(name)
-        results = {insn.rt: value & 0xFFFFFFFF}
         if insn.is64:
-            results[insn.rt2] = (value >> 32) & 0xFFFFFFFF
-        m.complete(site, results)
+            m.complete(site, {insn.rt: value & 0xFFFFFFFF, insn.rt2: (value >> 32) & 0xFFFFFFFF})
+        else:
+            m.complete(site, {insn.rt: value & 0xFFFFFFFF})
     else:
-        value = m.cpu.reg(insn.rt)
+        reg = m.cpu.reg
+        value = reg(insn.rt)
         if insn.is64:
-            value |= m.cpu.reg(insn.rt2) << 32
+            value |= reg(insn.rt2) << 32
         timer.write(name, value)
         m.complete(site, {})
-        m.reevaluate()
+        m.timer_moved()
     return True

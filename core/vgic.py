@@ -267,6 +267,11 @@ class VirtualInterface(VirtualLines):
     # -- outputs ------------------------------------------------------------
 
     def lines(self) -> Tuple[bool, bool]:
+        """(VIRQ, VFIQ) as of the last ``changed``: the GIC asks at every refresh of its
+        outputs, and only ``changed`` (called after every change here) can move them."""
+        return self._lines
+
+    def _compute_lines(self) -> Tuple[bool, bool]:
         """(VIRQ, VFIQ): the highest pending list register, if it may preempt."""
         index = self.highest_pending()
         if index is None or not self._deliverable(index, preempt=True):
@@ -277,6 +282,7 @@ class VirtualInterface(VirtualLines):
 
     def changed(self) -> None:
         """Push the maintenance level and the virtual lines to the GIC."""
+        self._lines = self._compute_lines()
         self.gic.set_level(MAINTENANCE_PPI, self.maintenance())
         self.gic.refresh()
 

@@ -8,12 +8,15 @@ so the debugger can show where each world was when it last ran and a
 """
 from __future__ import annotations
 
-from collections import Counter, defaultdict
+import zlib
+from collections import Counter, defaultdict, deque
 from dataclasses import dataclass
-from typing import Deque, Dict, List, Optional, Tuple
-from collections import deque
+from functools import lru_cache
+from typing import Deque, Dict, List, NamedTuple, Optional, Tuple
 
 from unicorn import arm_const as _A
+
+from .hyp.syndrome import describe as describe_hsr
 
 _GPR_IDS = tuple(getattr(_A, f"UC_ARM_REG_R{n}") for n in range(13)) + (
     _A.UC_ARM_REG_SP, _A.UC_ARM_REG_LR, _A.UC_ARM_REG_PC)
@@ -29,6 +32,14 @@ class WorldKey:
     kind: str
     vmid: Optional[int] = None
 
+    def __post_init__(self) -> None:
+        # Keys index the contexts and the exit counts at every world switch: hash once.
+        # From the bytes of the kind, not hash(str), so a key read back elsewhere agrees.
+        object.__setattr__(self, "_hash", hash((zlib.crc32(self.kind.encode()), self.vmid)))
+
+    def __hash__(self) -> int:
+        return self._hash  # type: ignore[attr-defined]
+
     @property
     def label(self) -> str:
         return f"guest vmid {self.vmid}" if self.kind == "guest" else self.kind
@@ -36,6 +47,17 @@ class WorldKey:
 
 HOST = WorldKey("host")
 HYPERVISOR = WorldKey("hyp")
+
+
+@lru_cache(maxsize=256)
+def guest(vmid: int) -> WorldKey:
+    """The key of the guest tagged ``vmid`` (one object per VMID: keys are compared often)."""
+    return WorldKey("guest", vmid)
+
+
+def world_outside_hyp(hcr: int, vttbr: int) -> WorldKey:
+    """The world running outside Hyp mode: a guest by VTTBR.VMID while HCR.VM is set, else the host."""
+    return guest((vttbr >> 48) & 0xFF) if hcr & 1 else HOST
 
 
 class Context:
@@ -62,18 +84,33 @@ class Context:
         return self.pc if n == 15 else self.saved.reg_read(_GPR_IDS[n])  # type: ignore[attr-defined]
 
 
-@dataclass(frozen=True)
-class ExitRecord:
-    """One entry to Hyp (an exit from a world) or one ERET into a world."""
+class ExitRecord(NamedTuple):
+    """One entry to Hyp (an exit from a world) or one ERET into a world.
+
+    A record is made at every world switch and most are never shown, so the
+    human reading of an exit (``detail``: e.g. "HVC #0x12", "WFI", "data abort
+    (write ...)") is worked out from the syndrome when read, unless ``note``
+    gave one when the record was made.
+    """
 
     index: int
     icount: int
-    kind: str            # hvc, trap, irq, fiq, dabt, pabt, undef, svc, eret
-    world: WorldKey      # the world left (exits) or entered (eret)
-    pc: int              # preferred return address (exits) or target PC (eret)
+    kind: str                      # hvc, trap, irq, fiq, dabt, pabt, undef, svc, eret
+    world: WorldKey                # the world left (exits) or entered (eret)
+    pc: int                        # preferred return address (exits) or target PC (eret)
     hsr: int = 0
-    detail: str = ""     # e.g. "HVC #0x12", "WFI", "data abort (write ...)"
+    note: Optional[str] = None     # a detail given when made, instead of one from ``hsr``
     imm: Optional[int] = None
+
+    @property
+    def detail(self) -> str:
+        if self.note is not None:
+            return self.note
+        if self.kind == "eret":
+            return ""
+        if self.kind in ("irq", "fiq"):
+            return self.kind.upper()
+        return describe_hsr(self.hsr)
 
     def describe(self) -> str:
         if self.kind == "eret":
@@ -105,19 +142,22 @@ class Worlds:
                 return key
         return None
 
-    def record_exit(self, rec_kind: str, world: WorldKey, pc: int, hsr: int, detail: str,
+    def record_exit(self, rec_kind: str, world: WorldKey, pc: int, hsr: int, detail: Optional[str],
                     icount: int, imm: Optional[int] = None) -> ExitRecord:
-        self.tid(world)
+        """Log an exit; ``detail`` None: described from ``hsr`` when first read."""
+        if world is not HOST and world is not HYPERVISOR:
+            self.tid(world)
         rec = ExitRecord(self.total, icount, rec_kind, world, pc, hsr, detail, imm)
         self.total += 1
         self.log.append(rec)
-        if world != HYPERVISOR:
+        if world is not HYPERVISOR and (world is HOST or world != HYPERVISOR):
             self.counts[(rec_kind, world)] += 1
             self._open = (rec_kind, world, icount)
         return rec
 
     def record_eret(self, world: WorldKey, pc: int, icount: int) -> ExitRecord:
-        self.tid(world)
+        if world is not HOST and world is not HYPERVISOR:
+            self.tid(world)
         rec = ExitRecord(self.total, icount, "eret", world, pc)
         self.total += 1
         self.log.append(rec)

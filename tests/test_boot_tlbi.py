@@ -11,12 +11,12 @@ second page holds there: the second value if the stale translation is gone.
 from __future__ import annotations
 
 import shutil
-import subprocess
 from pathlib import Path
 from typing import List
 
 import pytest
 
+from asmutil import PUTHEX, link_flat
 from imagebuild import run_hypdbg, run_qemu
 
 pytestmark = pytest.mark.skipif(shutil.which("arm-none-eabi-as") is None,
@@ -91,22 +91,7 @@ map:                             @ L2 entry 0 -> small page at r1, AP=11
     str r1, [r0]
     dsb
     bx lr
-puthex:
-    ldr r3, =UART
-    mov r2, #28
-4:  lsr r1, r0, r2
-    and r1, r1, #15
-    cmp r1, #10
-    addlt r1, r1, #48
-    addge r1, r1, #55
-    str r1, [r3]
-    subs r2, r2, #4
-    bpl 4b
-    mov r1, #10
-    str r1, [r3]
-    bx lr
-    .ltorg
-"""
+""" + PUTHEX
 
 ONE_TEST = """
     ldr r1, =PA_A
@@ -135,12 +120,8 @@ ONE_TEST = """
 
 
 def build(tmp_path: Path) -> Path:
-    src = tmp_path / "tlbi.S"
-    src.write_text(SOURCE.replace("{tests}", "".join(ONE_TEST.replace("{op}", op) for _, op in OPS)))
-    obj, elf = tmp_path / "tlbi.o", tmp_path / "tlbi.elf"
-    subprocess.run(["arm-none-eabi-as", "-march=armv7ve", "-o", str(obj), str(src)], check=True)
-    subprocess.run(["arm-none-eabi-ld", "-Ttext=0x40000000", "-o", str(elf), str(obj)], check=True)
-    return elf
+    return link_flat(tmp_path, "tlbi", SOURCE.replace("{tests}", "".join(ONE_TEST.replace("{op}", op)
+                                                                          for _, op in OPS)))
 
 
 def expected() -> List[str]:

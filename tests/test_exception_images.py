@@ -286,6 +286,9 @@ def expect_cp15_traps(s: Symbols) -> CaseExpectations:
                     s[label], svc)
 
     return {
+        "tpc_off_first": {},
+        "tpc_on_after": cp15("tpc_toggle_insn", False, 0, 7, 10, 1, 8),
+        "tpc_off_again": {},
         "tvm_sctlr_write": cp15("tvm_insn", False, 0, 1, 0, 0, 3),
         "tid2_ctr": cp15("tid2_insn", True, 0, 0, 0, 1, 2),
         "tid3_id_pfr0": cp15("tid3_insn", True, 0, 0, 1, 0, 4),
@@ -357,7 +360,7 @@ CASES: Dict[str, Tuple[str, ...]] = {
                   "tge_svc_usr", "tge_udf_usr"),
     "hyp_traps": ("wfi_twi", "wfi_cond_twi", "wfe_twe", "smc_tsc", "vfp_hcptr",
                   "cntpct_pl1pcten", "cntp_ctl_pl1pcen"),
-    "cp15_traps": ("tvm_sctlr_write", "tid2_ctr", "tid3_id_pfr0", "tac_actlr", "ttlb_tlbiall",
+    "cp15_traps": ("tpc_off_first", "tpc_on_after", "tpc_off_again", "tvm_sctlr_write", "tid2_ctr", "tid3_id_pfr0", "tac_actlr", "ttlb_tlbiall",
                    "tsw_dcisw", "tpc_dccmvac", "tpu_iciallu", "tidcp_l2ctlr", "hstr_t1_sctlr",
                    "hstr_t15_cbar", "hstr_t2_ttbr0"),
     "virtual_exceptions": ("virq", "vfiq", "vabt"),
@@ -378,6 +381,8 @@ QEMU_KNOWN_DIFFERENCES: Dict[Tuple[str, str], str] = {
     ("cp15_traps", "tsw_dcisw"):
         "QEMU 7.2 does not implement HCR.TSW for AArch32 cache maintenance (DCISW executes)",
     ("cp15_traps", "tpc_dccmvac"):
+        "QEMU 7.2 does not implement HCR.TPC for AArch32 cache maintenance (DCCMVAC executes)",
+    ("cp15_traps", "tpc_on_after"):
         "QEMU 7.2 does not implement HCR.TPC for AArch32 cache maintenance (DCCMVAC executes)",
     ("cp15_traps", "tpu_iciallu"):
         "QEMU 7.2 does not implement HCR.TPU for AArch32 cache maintenance (ICIALLU executes)",

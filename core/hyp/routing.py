@@ -64,7 +64,10 @@ def irq_unmasked(kind: str, from_mode: int, cpsr: int, hcr: int) -> bool:
     return not (cpsr & bit)
 
 
+_PL1_TARGETS = {"undef": (0x1B, 0x04), "svc": (0x13, 0x08), "pabt": (0x17, 0x0C),
+                "dabt": (0x17, 0x10), "irq": (0x12, 0x18), "fiq": (0x11, 0x1C)}
+
+
 def pl1_target(kind: str) -> Tuple[int, int]:
     """(mode, vector offset) of an exception taken to PL1 (B1.8.1 Table B1-3)."""
-    return {"undef": (0x1B, 0x04), "svc": (0x13, 0x08), "pabt": (0x17, 0x0C),
-            "dabt": (0x17, 0x10), "irq": (0x12, 0x18), "fiq": (0x11, 0x1C)}[kind]
+    return _PL1_TARGETS[kind]

@@ -27,6 +27,11 @@
 	.global _start
 _start:
 	bl lib_init
+	@ The same guest code run untrapped, trapped, untrapped: a trap set after the
+	@ code first ran must still be taken, and not once it is cleared again.
+	TRAP_CASE "tpc_off_first", 0, 0, tpc_toggle_guest
+	TRAP_CASE "tpc_on_after", HCR_TPC, 0, tpc_toggle_guest
+	TRAP_CASE "tpc_off_again", 0, 0, tpc_toggle_guest
 	TRAP_CASE "tvm_sctlr_write", HCR_TVM, 0, tvm_guest
 	TRAP_CASE "tid2_ctr", HCR_TID2, 0, tid2_guest
 	TRAP_CASE "tid3_id_pfr0", HCR_TID3, 0, tid3_guest
@@ -74,6 +79,15 @@ tsw_guest:
 tsw_insn:
 	mcr p15, 0, r7, c7, c6, 2		@ DCISW
 	GUEST_RETURN
+
+@ On a 1 KiB page (unicorn's page size) of its own, run only by these cases.
+	.balign 1024
+tpc_toggle_guest:
+	MOV32 r8, tpc_toggle_guest
+tpc_toggle_insn:
+	mcr p15, 0, r8, c7, c10, 1		@ DCCMVAC
+	GUEST_RETURN
+	.balign 1024
 
 tpc_guest:
 	MOV32 r8, tpc_guest

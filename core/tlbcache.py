@@ -1,0 +1,110 @@
+"""The second-level translation cache (``tlbcache.c``) that answers unicorn's TLB misses in C.
+
+unicorn's TLB holds a few hundred 1 KiB pages; a workload touching more pages
+than that used to pay a Python walk on every miss. The C fill hook registered
+here, ahead of the machine's Python one, answers a miss from the translations
+Python granted earlier and hands the rest on. It holds exactly what unicorn's
+TLB may hold, so every place that flushes that TLB flushes this cache too
+(:meth:`flush`, :meth:`invalidate_page`). Without the C helper the cache is
+inert and every miss goes to Python, as before.
+"""
+from __future__ import annotations
+
+import ctypes
+from typing import Dict, Optional
+
+from unicorn import UC_HOOK_TLB_FILL, Uc
+
+from . import fastcount
+
+BITS = 16
+REGIME_PL0, REGIME_PL1, REGIME_HYP = 0, 1, 2
+_USR, _HYP = 0x10, 0x1A
+
+
+class _Entry(ctypes.Structure):
+    _fields_ = [("pa_flags", ctypes.c_uint64), ("tag", ctypes.c_uint32), ("gen", ctypes.c_uint32)]
+
+
+class _State(ctypes.Structure):
+    """Mirror of ``tc_state`` in tlbcache.c (checked against ``tc_state_size``)."""
+
+    _fields_ = [
+        ("gen", ctypes.c_uint32),
+        ("enabled", ctypes.c_uint32),
+        ("hits", ctypes.c_uint64),
+        ("misses", ctypes.c_uint64),
+        ("inserts", ctypes.c_uint64),
+        ("reg_read", ctypes.c_void_p),
+        ("table", _Entry * (1 << BITS)),
+    ]
+
+
+def regime_class(mode: int) -> int:
+    """The cache's regime class of a CPSR mode: PL0 and PL1 permissions differ, Hyp has its own tables."""
+    return REGIME_HYP if mode == _HYP else REGIME_PL0 if mode == _USR else REGIME_PL1
+
+
+class TlbCache:
+    """The C fill hook and its table for one ``Uc``; ``active`` is False without the C helper.
+
+    Must be created before any other ``UC_HOOK_TLB_FILL`` hook: unicorn asks the
+    fill hooks in the order they were added and stops at the first that answers.
+    """
+
+    def __init__(self, uc: Uc, native: Optional[bool] = None) -> None:
+        self.uc = uc
+        lib = fastcount.load_native() if native is not False else None
+        if lib is not None and lib.tc_state_size() != ctypes.sizeof(_State):
+            lib = None
+        self._lib = lib
+        self.active = lib is not None
+        self._st = _State()
+        self._st.gen = 1
+        self._st.enabled = 1
+        self._ptr = ctypes.byref(self._st)
+        if lib is None:
+            return
+        lib.tc_insert.argtypes = [ctypes.c_void_p, ctypes.c_uint32, ctypes.c_uint32, ctypes.c_uint64,
+                                  ctypes.c_uint32, ctypes.c_uint32]
+        lib.tc_flush.argtypes = [ctypes.c_void_p]
+        lib.tc_invalidate_page.argtypes = [ctypes.c_void_p, ctypes.c_uint32]
+        self._st.reg_read = ctypes.cast(fastcount._uclib().uc_reg_read, ctypes.c_void_p).value
+        fastcount.add_native_hook(uc, UC_HOOK_TLB_FILL, lib.tc_fill, self._st)
+        # the engine may call the hook until it is closed: the state lives as long as the Uc
+        keep = getattr(uc, "_hypdbg_tlbcache", None)
+        if keep is None:
+            keep = []
+            setattr(uc, "_hypdbg_tlbcache", keep)
+        keep.append(self._st)
+        self._insert = lib.tc_insert
+        self._flush = lib.tc_flush
+        self._invalidate = lib.tc_invalidate_page
+
+    def insert(self, va: int, mode: int, pa: int, perms: int, fetch: bool) -> None:
+        """Remember what the Python fill granted for ``va`` in ``mode`` (``fetch``: it scanned the page)."""
+        if self._lib is not None:
+            self._insert(self._ptr, va & 0xFFFFFFFF, regime_class(mode), pa, perms, fetch)
+
+    def flush(self) -> None:
+        """Forget every translation (with unicorn's TLB)."""
+        if self._lib is not None:
+            self._flush(self._ptr)
+
+    def invalidate_page(self, va: int) -> None:
+        """Forget the 4 KiB page holding ``va`` in every regime (TLB invalidate by address)."""
+        if self._lib is not None:
+            self._invalidate(self._ptr, va & 0xFFFFFFFF)
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self._st.enabled)
+
+    @enabled.setter
+    def enabled(self, on: bool) -> None:
+        self._st.enabled = 1 if on else 0
+
+    @property
+    def stats(self) -> Dict[str, int]:
+        st = self._st
+        return {"hits": st.hits, "misses": st.misses, "inserts": st.inserts}
