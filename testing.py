@@ -58,7 +58,9 @@ class HypSession:
     """``hypdbg serve IMAGE`` plus a GDB connected to it."""
 
     def __init__(self, image: str, timeout: float = 30.0, gdb: Optional[str] = None,
-                 serve_args: Sequence[str] = ()) -> None:
+                 serve_args: Sequence[str] = (), symbols: bool = True) -> None:
+        """Serve ``image`` (with ``serve_args``, e.g. QEMU's boot options) and attach a GDB;
+        ``symbols``: load the image's symbols into GDB (an ELF; not a zImage)."""
         self.image = os.fspath(image)
         self.timeout = timeout
         self.port = free_port()
@@ -73,7 +75,8 @@ class HypSession:
         self.gdb = GdbController(command=[gdb, "--nx", "--quiet", "--interpreter=mi3"])
         self.mi("-gdb-set architecture arm")
         self.mi("-gdb-set confirm off")
-        self.mi(f"-file-exec-and-symbols {self.image}")
+        if symbols:
+            self.mi(f"-file-exec-and-symbols {self.image}")
         self.mi(f"-target-select remote 127.0.0.1:{self.port}")
         self._symbols: Optional[Dict[str, int]] = None
 

@@ -40,7 +40,7 @@ _Static_assert(FC_REG_CPSR == UC_ARM_REG_CPSR, "binding and header disagree on C
 _Static_assert(FC_PROT_EXEC == UC_PROT_EXEC, "binding and header disagree on UC_PROT_EXEC");
 #endif
 
-#define FC_ABI 3
+#define FC_ABI 4
 #define FC_CACHE_BITS 14
 #define FC_CACHE_SIZE (1u << FC_CACHE_BITS)
 #define FC_MAX_BLOCK 4096u   /* TCG ends a block at 512 instructions: at most 2 KiB */
@@ -85,7 +85,7 @@ typedef struct fc_state {
     uint32_t align_size;
     uint32_t align_write;
     uint32_t align_hit;
-    uint32_t align_pad;
+    uint32_t align_on;      /* 0: fc_align ignores accesses (the hook stays registered) */
     void *align_ctx;                                   /* a uc_context to save into */
     uc_err (*ctx_save)(uc_engine *uc, void *context);  /* uc_context_save */
 } fc_state;
@@ -225,16 +225,19 @@ void fc_code(uc_engine *uc, uint64_t address, uint32_t size, void *user_data)
 }
 
 /*
- * Optional UC_HOOK_MEM_READ|WRITE callback while SCTLR.A/HSCTLR.A asks for alignment
- * checks (unicorn makes none): the first misaligned access saves the CPU context and
- * stops, so the machine can undo the access and take the alignment fault. In C because
- * a hypervisor that sets HSCTLR.A runs every one of its accesses through here.
+ * Optional UC_HOOK_MEM_READ|WRITE callback for SCTLR.A/HSCTLR.A alignment checks
+ * (unicorn makes none): while align_on, the first misaligned access saves the CPU
+ * context and stops, so the machine can undo the access and take the alignment fault.
+ * In C because a hypervisor that sets HSCTLR.A runs every one of its accesses through
+ * here; switched by align_on rather than added and deleted, because every change of
+ * hooks costs unicorn a flush of its translated code, and a hypervisor that sets
+ * HSCTLR.A but not its guest's SCTLR.A would pay that at every world switch.
  */
 void fc_align(uc_engine *uc, int type, uint64_t address, int size, int64_t value, void *user_data)
 {
     fc_state *s = (fc_state *)user_data;
     (void)value;
-    if (s->align_hit || size <= 1 || !(address & (uint64_t)(size - 1)))
+    if (!s->align_on || s->align_hit || size <= 1 || !(address & (uint64_t)(size - 1)))
         return;
     s->align_hit = 1;
     s->align_addr = address;

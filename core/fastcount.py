@@ -56,7 +56,7 @@ from unicorn import (UC_HOOK_BLOCK, UC_HOOK_CODE, UC_HOOK_MEM_READ, UC_HOOK_MEM_
 from unicorn.arm_const import UC_ARM_REG_CPSR
 
 NO_DEADLINE = 1 << 63
-ABI = 3
+ABI = 4
 CACHE_BITS = 14
 CACHE_SIZE = 1 << CACHE_BITS
 SHAPE_THUMB = 0x8000
@@ -95,7 +95,7 @@ class _State(ctypes.Structure):
         ("align_size", ctypes.c_uint32),
         ("align_write", ctypes.c_uint32),
         ("align_hit", ctypes.c_uint32),
-        ("align_pad", ctypes.c_uint32),
+        ("align_on", ctypes.c_uint32),
         ("align_ctx", ctypes.c_void_p),
         ("ctx_save", ctypes.c_void_p),
     ]
@@ -107,13 +107,14 @@ def _uclib() -> ctypes.CDLL:
     return binding.uclib
 
 
-def add_native_hook(uc: Uc, kind: int, fn: object, state: ctypes.Structure) -> int:
-    """Register a C callback of the helper for hook ``kind`` with ``state`` as its user
-    data (which must outlive the hook); the hook's handle."""
+def add_native_hook(uc: Uc, kind: int, fn: object, state: ctypes.Structure,
+                    begin: int = 1, end: int = 0) -> int:
+    """Register a C callback of the helper for hook ``kind`` over [begin, end] (all by
+    default) with ``state`` as its user data (which must outlive the hook); the handle."""
     handle = ctypes.c_size_t()
     err = _uclib().uc_hook_add(uc._uch, ctypes.byref(handle), kind, ctypes.cast(fn, ctypes.c_void_p),
                                ctypes.c_void_p(ctypes.addressof(state)),
-                               ctypes.c_uint64(1), ctypes.c_uint64(0))
+                               ctypes.c_uint64(begin), ctypes.c_uint64(end))
     if err != 0:
         raise UcError(err)
     return handle.value
@@ -282,7 +283,7 @@ class BlockCounter:
         self._st.deadline = NO_DEADLINE
         self._st.enabled = 1
         self._handle: Optional[int] = None
-        self._pc_handle: Optional[int] = None
+        self._pc_ranges: List[Tuple[int, int]] = []     # ranges of the insn_pc hooks; (1, 0): all
         self._align_handle: Optional[int] = None
         if lib is not None:
             ul = _uclib()
@@ -498,40 +499,49 @@ class BlockCounter:
         st = self._st
         return {"blocks": st.blocks, "misses": st.misses, "read_errors": st.read_errors}
 
-    def track_insn_pc(self, on: bool) -> None:
-        """Record the address of every instruction as it starts (``insn_pc``): what a
-        memory hook needs to know which instruction accesses memory. Costs a call per
-        instruction, so only while watchpoints exist."""
-        if on == (self._pc_handle is not None):
+    def track_insn_pc(self, on: bool, begin: int = 1, end: int = 0) -> None:
+        """Record the address of every instruction in [begin, end] (all code by default)
+        as it starts (``insn_pc``): what a memory hook needs to know which instruction
+        accesses memory. Costs a call per instruction, so it is added only once
+        watchpoints or alignment checks need it, and only over the code that needs it;
+        it then stays: deleting a code hook makes unicorn look up every page of the
+        hook's range as an instruction fetch, which a hypervisor that sets HSCTLR.A paid
+        millions of TLB fills for when this was toggled at every world switch."""
+        if not on or self._pc_covered(begin, end):
             return
-        if on:
-            if self._lib is not None:
-                self._pc_handle = add_native_hook(self.uc, UC_HOOK_CODE, self._lib.fc_code, self._st)
-            else:
-                self._pc_handle = self.uc.hook_add(UC_HOOK_CODE, self._on_code)
+        if len(self._pc_ranges) >= 8:           # a range that keeps growing: cover everything
+            begin, end = 1, 0
+        if self._lib is not None:
+            add_native_hook(self.uc, UC_HOOK_CODE, self._lib.fc_code, self._st, begin, end)
         else:
-            if self._lib is not None:
-                _uclib().uc_hook_del(self.uc._uch, ctypes.c_size_t(self._pc_handle))
-            else:
-                self.uc.hook_del(self._pc_handle)
-            self._pc_handle = None
+            self.uc.hook_add(UC_HOOK_CODE, self._on_code, begin=begin, end=end)
+        self._pc_ranges.append((begin, end))
         self.uc.ctl_flush_tb()
+
+    def _pc_covered(self, begin: int, end: int) -> bool:
+        for b, e in self._pc_ranges:
+            if (b, e) == (1, 0) or ((begin, end) != (1, 0) and b <= begin and end <= e):
+                return True
+        return False
 
     def align_check(self, ctx: Optional[object]) -> bool:
         """Check every memory access for alignment in C (``ctx``: a UcContext to save the
-        state before the first misaligned one into), or stop checking (None). False when
-        there is no C helper: the caller then checks in Python."""
+        state before the first misaligned one into), or stop checking (None). The hook,
+        once added, stays (see fc_align). False when there is no C helper: the caller
+        then checks in Python."""
         if self._lib is None:
             return False
-        if ctx is not None and self._align_handle is None:
-            self._st.align_ctx = ctx.context.value  # type: ignore[attr-defined]
-            self._st.ctx_save = ctypes.cast(_uclib().uc_context_save, ctypes.c_void_p).value
-            self._st.align_hit = 0
+        st = self._st
+        if ctx is None:
+            st.align_on = 0
+            return True
+        st.align_ctx = ctx.context.value  # type: ignore[attr-defined]
+        st.ctx_save = ctypes.cast(_uclib().uc_context_save, ctypes.c_void_p).value
+        st.align_hit = 0
+        st.align_on = 1
+        if self._align_handle is None:
             self._align_handle = add_native_hook(self.uc, UC_HOOK_MEM_READ | UC_HOOK_MEM_WRITE,
-                                                 self._lib.fc_align, self._st)
-        elif ctx is None and self._align_handle is not None:
-            _uclib().uc_hook_del(self.uc._uch, ctypes.c_size_t(self._align_handle))
-            self._align_handle = None
+                                                 self._lib.fc_align, st)
         return True
 
     def take_align_hit(self) -> Optional[Tuple[int, int, int, bool]]:

@@ -132,6 +132,7 @@ class Machine:
                                      partial(self.cpu.read_id, UC_ARM_REG_CPSR), self._read_ram)
         self.mmu = Mmu(self)
         self._scanned: Dict[Tuple[int, int, int], int] = {}    # (va, pa, soft traps) -> crc32 scanned
+        self._hyp_text: Optional[Tuple[int, int]] = None        # first and last address Hyp fetched
         self._ram_buf = ctypes.create_string_buffer(8)
         self.on_exit: List[Callable[[object], Optional[str]]] = []   # catchpoint checks
         self.on_eret: List[Callable[[object], Optional[str]]] = []
@@ -442,6 +443,9 @@ class Machine:
             perms &= ~4
         entry.paddr = pa  # type: ignore[attr-defined]
         entry.perms = perms  # type: ignore[attr-defined]
+        if access == UC_MEM_FETCH and self.cpu.mode == HYP:
+            lo, hi = self._hyp_text or (vaddr, vaddr + PAGE - 1)
+            self._hyp_text = (min(lo, vaddr), max(hi, vaddr + PAGE - 1))
         if perms & 4 and RAM_BASE <= pa < RAM_BASE + self.ram_size:
             data = bytes(self.uc.mem_read(pa, PAGE))
             # HCR traps never apply to Hyp mode; a change of HCR flushes the TLB, so
@@ -713,13 +717,19 @@ class Machine:
             self.uc.hook_del(handle)
         self._track_pc()
 
-    def _track_pc(self) -> None:
+    def _track_pc(self, hyp_only: bool = False) -> None:
         """Memory hooks see PC at the start of the translation block; while any memory hook
         needs the accessing instruction (watchpoints, alignment checks), the counter records
-        each instruction's address."""
+        each instruction's address: of all code, or (``hyp_only``: only Hyp's alignment
+        checks need it) of the code Hyp mode has fetched, so that a hypervisor's guests
+        do not pay a call per instruction."""
         track = getattr(self.counter, "track_insn_pc", None)
-        if track is not None:
-            track(bool(self.watchpoints) or self._align_hook is not None)
+        if track is None:
+            return
+        if self.watchpoints or (self._align_hook is not None and not hyp_only):
+            track(True)
+        elif self._align_hook is not None and self._hyp_text is not None:
+            track(True, self._hyp_text[0], self._hyp_text[1])
 
     def _access_pc(self) -> int:
         """Address of the instruction making the current memory access."""
@@ -750,7 +760,9 @@ class Machine:
                 self._align_hook = NATIVE_HOOK      # checked in C: a hypervisor may set HSCTLR.A
             else:
                 self._align_hook = self.uc.hook_add(UC_HOOK_MEM_READ | UC_HOOK_MEM_WRITE, self._on_align)
-            self._track_pc()
+            self._track_pc(self.cpu.mode == HYP)
+        elif want and self.cpu.mode == HYP:
+            self._track_pc(True)            # Hyp may have fetched new code since
         elif not want and self._align_hook is not None:
             if self._align_hook == NATIVE_HOOK:
                 self.counter.align_check(None)
