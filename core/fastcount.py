@@ -499,7 +499,7 @@ class BlockCounter:
         st = self._st
         return {"blocks": st.blocks, "misses": st.misses, "read_errors": st.read_errors}
 
-    def track_insn_pc(self, on: bool, begin: int = 1, end: int = 0) -> None:
+    def track_insn_pc(self, begin: int = 1, end: int = 0) -> None:
         """Record the address of every instruction in [begin, end] (all code by default)
         as it starts (``insn_pc``): what a memory hook needs to know which instruction
         accesses memory. Costs a call per instruction, so it is added only once
@@ -507,7 +507,7 @@ class BlockCounter:
         it then stays: deleting a code hook makes unicorn look up every page of the
         hook's range as an instruction fetch, which a hypervisor that sets HSCTLR.A paid
         millions of TLB fills for when this was toggled at every world switch."""
-        if not on or self._pc_covered(begin, end):
+        if self._pc_covered(begin, end):
             return
         if len(self._pc_ranges) >= 8:           # a range that keeps growing: cover everything
             begin, end = 1, 0

@@ -436,21 +436,22 @@ class Machine:
         if result is None:
             return False
         pa, perms = result
-        self.tlb_cache.insert(vaddr, self.cpu.mode, pa, perms, access == UC_MEM_FETCH)
+        mode = self.cpu.mode
+        self.tlb_cache.insert(vaddr, mode, pa, perms, access == UC_MEM_FETCH)
         if access != UC_MEM_FETCH:
             # Execute is granted only on a fetch fill, the one that scans the page for
             # intercepted instructions: data-only pages are never scanned.
             perms &= ~4
         entry.paddr = pa  # type: ignore[attr-defined]
         entry.perms = perms  # type: ignore[attr-defined]
-        if access == UC_MEM_FETCH and self.cpu.mode == HYP:
+        if access == UC_MEM_FETCH and mode == HYP:
             lo, hi = self._hyp_text or (vaddr, vaddr + PAGE - 1)
             self._hyp_text = (min(lo, vaddr), max(hi, vaddr + PAGE - 1))
         if perms & 4 and RAM_BASE <= pa < RAM_BASE + self.ram_size:
             data = bytes(self.uc.mem_read(pa, PAGE))
             # HCR traps never apply to Hyp mode; a change of HCR flushes the TLB, so
             # pages are filled (and scanned if need be) again under the new traps
-            traps = 0 if self.cpu.mode == HYP else self.mmu.stage2_regs().hcr & _SOFT_TRAP_MASK
+            traps = 0 if mode == HYP else self.mmu.stage2_regs().hcr & _SOFT_TRAP_MASK
             key = (vaddr, pa, traps)
             crc = zlib.crc32(data)
             if self._scanned.get(key) != crc:      # unchanged code was scanned already
@@ -554,11 +555,11 @@ class Machine:
         counter = self.counter
         counter.count = counter.retired(site.va) + 1
         cpu = self.cpu
-        regs = tuple(GPR_IDS[rt] for rt in results if rt != 15)
-        if len(regs) > 1:
-            cpu.batch(regs).write([value & 0xFFFFFFFF for rt, value in results.items() if rt != 15])
-        elif regs:
-            cpu.write_id(regs[0], next(value for rt, value in results.items() if rt != 15))
+        writes = [(GPR_IDS[rt], value & 0xFFFFFFFF) for rt, value in results.items() if rt != 15]
+        if len(writes) > 1:
+            cpu.batch(tuple(reg for reg, _ in writes)).write([value for _, value in writes])
+        elif writes:
+            cpu.write_id(*writes[0])
         cpu.write_id(UC_ARM_REG_PC, (site.va + 4) | int(site.thumb))
 
     # Entry points for the instruction emulators (timerregs).
@@ -727,9 +728,9 @@ class Machine:
         if track is None:
             return
         if self.watchpoints or (self._align_hook is not None and not hyp_only):
-            track(True)
+            track()
         elif self._align_hook is not None and self._hyp_text is not None:
-            track(True, self._hyp_text[0], self._hyp_text[1])
+            track(*self._hyp_text)
 
     def _access_pc(self) -> int:
         """Address of the instruction making the current memory access."""

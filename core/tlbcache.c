@@ -63,7 +63,7 @@ typedef struct tc_entry {
 /* Shared with Python (ctypes mirror in tlbcache.py); tc_state_size guards the layout. */
 typedef struct tc_state {
     uint32_t gen;        /* current generation, never 0 */
-    uint32_t enabled;    /* 0: every fill goes to Python */
+    uint32_t pad;
     uint64_t hits;
     uint64_t misses;     /* absent, or refused by the stored permissions */
     uint64_t inserts;
@@ -90,8 +90,6 @@ bool tc_fill(tc_engine *uc, uint64_t vaddr, int type, tc_tlb_entry *result, void
     tc_state *s = (tc_state *)user_data;
     uint32_t cpsr = 0, cls, va_page, need, flags;
     tc_entry *e;
-    if (!s->enabled)
-        return false;
     s->reg_read(uc, FC_REG_CPSR, &cpsr);
     cls = regime_class(cpsr);
     va_page = (uint32_t)(vaddr & TC_PAGE_MASK);

@@ -31,7 +31,7 @@ class _State(ctypes.Structure):
 
     _fields_ = [
         ("gen", ctypes.c_uint32),
-        ("enabled", ctypes.c_uint32),
+        ("pad", ctypes.c_uint32),
         ("hits", ctypes.c_uint64),
         ("misses", ctypes.c_uint64),
         ("inserts", ctypes.c_uint64),
@@ -46,7 +46,7 @@ def regime_class(mode: int) -> int:
 
 
 class TlbCache:
-    """The C fill hook and its table for one ``Uc``; ``active`` is False without the C helper.
+    """The C fill hook and its table for one ``Uc`` (inert without the C helper).
 
     Must be created before any other ``UC_HOOK_TLB_FILL`` hook: unicorn asks the
     fill hooks in the order they were added and stops at the first that answers.
@@ -58,10 +58,8 @@ class TlbCache:
         if lib is not None and lib.tc_state_size() != ctypes.sizeof(_State):
             lib = None
         self._lib = lib
-        self.active = lib is not None
         self._st = _State()
         self._st.gen = 1
-        self._st.enabled = 1
         self._ptr = ctypes.byref(self._st)
         if lib is None:
             return
@@ -95,14 +93,6 @@ class TlbCache:
         """Forget the 4 KiB page holding ``va`` in every regime (TLB invalidate by address)."""
         if self._lib is not None:
             self._invalidate(self._ptr, va & 0xFFFFFFFF)
-
-    @property
-    def enabled(self) -> bool:
-        return bool(self._st.enabled)
-
-    @enabled.setter
-    def enabled(self, on: bool) -> None:
-        self._st.enabled = 1 if on else 0
 
     @property
     def stats(self) -> Dict[str, int]:

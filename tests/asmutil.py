@@ -22,6 +22,20 @@ def assemble(lines: List[str], thumb: bool = False) -> bytes:
         return b.read_bytes()
 
 
+#: The start of a small image entered in Hyp mode at reset: ERET to SVC (A, I, F masked)
+#: at the label ``svc``, which the rest of the source defines.
+ENTER_SVC = r"""
+    .syntax unified
+    .arm
+    .global _start
+_start:
+    ldr r0, =svc
+    msr elr_hyp, r0
+    mov r0, #0x1d3
+    msr spsr_cxsf, r0
+    eret
+"""
+
 #: ``puthex``: print r0 as eight hex digits and a newline on the PL011 at 0x09000000
 #: (clobbers r1-r3); for small images that run with the UART mapped flat.
 PUTHEX = r"""

@@ -16,7 +16,7 @@ from typing import List
 
 import pytest
 
-from asmutil import PUTHEX, link_flat
+from asmutil import ENTER_SVC, PUTHEX, link_flat
 from imagebuild import run_hypdbg, run_qemu
 
 pytestmark = pytest.mark.skipif(shutil.which("arm-none-eabi-as") is None,
@@ -27,10 +27,7 @@ OPS = [("TLBIMVA", "mcr p15, 0, r0, c8, c7, 1"), ("TLBIMVAIS", "mcr p15, 0, r0, 
        ("TLBIMVAA", "mcr p15, 0, r0, c8, c7, 3"), ("TLBIMVAAIS", "mcr p15, 0, r0, c8, c3, 3"),
        ("TLBIALL", "mcr p15, 0, r0, c8, c7, 0"), ("TLBIALLIS", "mcr p15, 0, r0, c8, c3, 0")]
 
-SOURCE = r"""
-    .syntax unified
-    .arm
-    .global _start
+SOURCE = ENTER_SVC + r"""
     .equ UART, 0x09000000
     .equ L1, 0x40200000
     .equ L2, 0x40204000
@@ -38,12 +35,6 @@ SOURCE = r"""
     .equ PA_B, 0x40101000
     .equ VA, 0x80000000
     .equ OFF, 0x800
-_start:                          @ Hyp at reset: drop to SVC
-    ldr r0, =svc
-    msr elr_hyp, r0
-    mov r0, #0x1d3
-    msr spsr_cxsf, r0
-    eret
 svc:
     ldr r0, =L1                  @ short-descriptor L1: all faults, then sections
     mov r1, #0

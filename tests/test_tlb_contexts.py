@@ -16,7 +16,7 @@ from typing import List
 
 import pytest
 
-from asmutil import PUTHEX, link_flat
+from asmutil import ENTER_SVC, PUTHEX, link_flat
 from imagebuild import run_hypdbg, run_qemu
 
 pytestmark = pytest.mark.skipif(shutil.which("arm-none-eabi-as") is None,
@@ -24,10 +24,7 @@ pytestmark = pytest.mark.skipif(shutil.which("arm-none-eabi-as") is None,
 
 ROUNDS = 3
 
-SOURCE = r"""
-    .syntax unified
-    .arm
-    .global _start
+SOURCE = ENTER_SVC + r"""
     .equ UART, 0x09000000
     .equ L1_A, 0x40200000
     .equ L1_B, 0x40204000
@@ -38,12 +35,6 @@ SOURCE = r"""
     .equ VA, 0x80000000
     .equ OFF, 0x800
     .equ TOUCH, 0x40400000
-_start:                          @ Hyp at reset: drop to SVC
-    ldr r0, =svc
-    msr elr_hyp, r0
-    mov r0, #0x1d3
-    msr spsr_cxsf, r0
-    eret
 svc:
     ldr sp, =0x40300000
     ldr r0, =L1_A

@@ -66,7 +66,7 @@ def _drain(s: HypSession, out: bytearray) -> None:
     """Keep reading the served machine's UART (its standard output) so it never blocks."""
     stream = s.server.stdout
     while True:
-        chunk = stream.read1(65536) if hasattr(stream, "read1") else stream.read(1)
+        chunk = stream.read1(65536)
         if not chunk:
             return
         out += chunk
