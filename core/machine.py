@@ -45,6 +45,7 @@ from .mmu import Mmu
 from .worlds import HYPERVISOR, Context, WorldKey, Worlds, world_outside_hyp
 
 RAM_BASE = 0x40000000
+PA_LIMIT = (1 << 40) - 1     # LPAE's 40-bit physical address space
 DEFAULT_RAM_MB = 256
 PAGE = 1024                       # unicorn's ARM target page (TLB fill granularity)
 UNTIL = 0xFFFFFFFE                # an address emu_start never reaches on its own
@@ -170,8 +171,12 @@ class Machine:
         uc = self.uc
         uc.hook_add(UC_HOOK_INTR, self._on_intr)
         uc.hook_add(UC_HOOK_INSN_INVALID, self._on_invalid)
-        uc.hook_add(UC_HOOK_MEM_READ_UNMAPPED | UC_HOOK_MEM_WRITE_UNMAPPED
-                    | UC_HOOK_MEM_FETCH_UNMAPPED, self._on_unmapped)
+        # Outside RAM only: unicorn never lets a store to a page under any memory hook stop
+        # taking its slow path (notdirty_write), so one over all of RAM made every store slow.
+        # RAM is mapped whole, so no access inside it is ever unmapped.
+        unmapped = UC_HOOK_MEM_READ_UNMAPPED | UC_HOOK_MEM_WRITE_UNMAPPED | UC_HOOK_MEM_FETCH_UNMAPPED
+        uc.hook_add(unmapped, self._on_unmapped, begin=0, end=RAM_BASE - 1)
+        uc.hook_add(unmapped, self._on_unmapped, begin=RAM_BASE + self.ram_size, end=PA_LIMIT)
         uc.hook_add(UC_HOOK_TLB_FILL, self._on_tlb_fill)
 
     def add_device(self, dev: object) -> None:
