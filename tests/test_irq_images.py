@@ -369,11 +369,13 @@ def qemu_text(image: str) -> str:
     return _checked(res, f"QEMU ({image})")
 
 
-def hypdbg_text(image: str) -> str:
-    """hypdbg's UART output for an image (``hypdbg run``, standard input fed to the UART)."""
-    res = memo("hypdbg", image, lambda: run_with_input(
-        hypdbg_command(elf_of(image)), STDIN.get(image), HYPDBG_TIMEOUT, f"hypdbg ({image})"))
-    return _checked(res, f"hypdbg run {image}")
+def hypdbg_text(image: str, fast: bool = False) -> str:
+    """hypdbg's UART output for an image (``hypdbg run``, standard input fed to the UART);
+    ``fast``: with ``--fast``, free-running on the host clock as QEMU runs here."""
+    extra = ["--fast"] if fast else []
+    res = memo("hypdbg-fast" if fast else "hypdbg", image, lambda: run_with_input(
+        hypdbg_command(elf_of(image), extra), STDIN.get(image), HYPDBG_TIMEOUT, f"hypdbg ({image})"))
+    return _checked(res, f"hypdbg run {' '.join(extra + [image])}")
 
 
 def expectations(image: str, report: UartReport) -> CaseExpectations:
@@ -429,10 +431,12 @@ def test_qemu(image: str, case: str) -> None:
     check_case(report.cases.get(case, {}), expectations(image, report)[case], f"QEMU {image}:{case}")
 
 
+@pytest.mark.parametrize("fast", [False, True], ids=["deterministic", "fast"])
 @pytest.mark.parametrize("image", list(CASES))
-def test_hypdbg_transcript(image: str) -> None:
-    """hypdbg prints what QEMU prints, byte for byte, outside the known differences and bugs."""
-    text = hypdbg_text(image)
+def test_hypdbg_transcript(image: str, fast: bool) -> None:
+    """hypdbg prints what QEMU prints, byte for byte, outside the known differences and bugs;
+    with ``--fast`` too, where slices end on the host clock and there is no instruction count."""
+    text = hypdbg_text(image, fast)
     skip = [c for (i, c) in list(QEMU_KNOWN_DIFFERENCES) + list(HYPDBG_BUGS) if i == image]
     ref, got = _without_cases(qemu_text(image), skip), _without_cases(text, skip)
     diff = "\n".join(difflib.unified_diff(ref, got, "QEMU", "hypdbg", lineterm="", n=2))
