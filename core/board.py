@@ -16,7 +16,7 @@ from .loader import Image, load_image
 from .machine import Machine, MachineError, Stop
 from .pl011 import Pl011
 from .record import UartInput
-from .timer import TICKS_PER_INSN, GenericTimer
+from .timer import INSNS_PER_TICK, GenericTimer
 from .vgic import GicHypInterface, GicVirtualCpuInterface, VirtualInterface
 
 UART_INTID = 33
@@ -54,7 +54,7 @@ def build_board(image_path: str, ram_mb: int = 256, load_addr: Optional[int] = N
     out = uart_out if uart_out is not None else sys.stdout.buffer
     gic = GicState()
     vif = VirtualInterface(gic)
-    timer = GenericTimer(lambda: machine.vtime * TICKS_PER_INSN, gic.set_level)
+    timer = GenericTimer(lambda: machine.vtime // INSNS_PER_TICK, gic.set_level)
 
     console = ConsoleTail()
 

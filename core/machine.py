@@ -39,7 +39,7 @@ from .hyp import routing
 from .hyp import syndrome as S
 from .intercept import CpIntercept, Site
 from .loader import Image
-from .timer import COUNTER_HZ, TICKS_PER_INSN
+from .timer import INSN_HZ, INSNS_PER_TICK
 from .timerregs import timer_access_site
 from .mmu import Mmu
 from .worlds import HYPERVISOR, Context, WorldKey, Worlds, world_outside_hyp
@@ -249,7 +249,7 @@ class Machine:
         """Virtual time in instruction units: retired instructions plus those skipped while
         idle; with ``--fast``, elapsed host time at the counter frequency instead."""
         if not self.deterministic:
-            return (time.perf_counter_ns() - self._t0) * COUNTER_HZ // (1_000_000_000 * TICKS_PER_INSN)
+            return (time.perf_counter_ns() - self._t0) * INSN_HZ // 1_000_000_000
         return self.counter.count + self.idle_insns
 
     # -- worlds --------------------------------------------------------------
@@ -1025,7 +1025,7 @@ class Machine:
             if self.deterministic:
                 self.idle_insns += nxt - self.vtime
             else:
-                time.sleep(min(0.05, (nxt - self.vtime) * TICKS_PER_INSN / COUNTER_HZ))
+                time.sleep(min(0.05, (nxt - self.vtime) / INSN_HZ))
 
     def _interrupt_pending(self) -> bool:
         if self.gic is None:
@@ -1039,7 +1039,7 @@ class Machine:
         ticks = self.timer.next_deadline()
         if ticks is None:
             return None
-        return -(-ticks // TICKS_PER_INSN)
+        return ticks * INSNS_PER_TICK
 
     def _deliver_interrupts(self) -> None:
         """Physical IRQ/FIQ from the GIC to PL1 or Hyp (B1.8.6); the GIC's virtual
@@ -1135,7 +1135,7 @@ class Machine:
             ticks = timer.next_deadline()
             if ticks is not None:
                 counter = self.counter
-                nxt = -(-ticks // TICKS_PER_INSN) - self.idle_insns
+                nxt = ticks * INSNS_PER_TICK - self.idle_insns
                 deadline = counter.deadline
                 if nxt < deadline:
                     counter.deadline = min(deadline, max(counter.count, nxt))

@@ -8,10 +8,12 @@ ENABLE & ISTATUS & !IMASK, pushed into the GIC as a PPI by ``update``;
 ``next_deadline`` tells the run loop when the next output will rise so it can
 stop there and call ``update``.
 
-Time base: the counter runs at ``COUNTER_HZ`` = 62.5 MHz, the frequency QEMU
-gives a Cortex-A15, and advances ``TICKS_PER_INSN`` = 1 tick per retired
-instruction: the virtual CPU runs at 62.5 M instructions per second, so a
-Linux 100 Hz tick is 625 000 instructions.
+Time base: the virtual CPU retires ``INSN_HZ`` = 10^9 instructions per virtual
+second, one per nanosecond, the clock of QEMU's deterministic mode (``-icount
+shift=0``); the counter runs at ``COUNTER_HZ`` = 62.5 MHz, the frequency QEMU
+gives a Cortex-A15, so it advances one tick every ``INSNS_PER_TICK`` = 16
+instructions (CNTPCT = instructions // 16, as QEMU computes it from its
+virtual nanoseconds), and a Linux 100 Hz tick is 10 000 000 instructions.
 
 Choices where the architecture leaves room: reset values CNTFRQ = COUNTER_HZ,
 CNTVOFF = 0, CNTKCTL = 0, CNTHCTL = 3 (PL1PCEN and PL1PCTEN set, as ARMv7
@@ -29,7 +31,8 @@ from functools import lru_cache
 from typing import Callable, Dict, Optional, Tuple
 
 COUNTER_HZ = 62_500_000
-TICKS_PER_INSN = 1
+INSN_HZ = 1_000_000_000
+INSNS_PER_TICK = INSN_HZ // COUNTER_HZ
 
 PPI_HYP = 26
 PPI_VIRT = 27
@@ -265,9 +268,9 @@ class GenericTimer:
         return best
 
     def next_deadline_insns(self) -> Optional[int]:
-        """``next_deadline`` as an instruction count, for a ``now()`` of instructions * TICKS_PER_INSN.
+        """``next_deadline`` as an instruction count, for a ``now()`` of instructions // INSNS_PER_TICK.
 
         Rounded up: the first instruction count at which the counter has reached the deadline.
         """
         ticks = self.next_deadline()
-        return None if ticks is None else -(-ticks // TICKS_PER_INSN)
+        return None if ticks is None else ticks * INSNS_PER_TICK

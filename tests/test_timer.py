@@ -5,7 +5,7 @@ from typing import List, Tuple
 
 import pytest
 
-from hypdbg.core.timer import (COUNTER_HZ, PPI_HYP, PPI_PHYS, PPI_VIRT, TICKS_PER_INSN, Access,
+from hypdbg.core.timer import (COUNTER_HZ, INSNS_PER_TICK, PPI_HYP, PPI_PHYS, PPI_VIRT, Access,
                                GenericTimer, timer_access)
 
 ENABLE, IMASK, ISTATUS = 1, 2, 4
@@ -178,10 +178,10 @@ def test_risen_output_no_longer_has_a_deadline(timer: GenericTimer, clock: Clock
     assert timer.next_deadline() is None
 
 
-def test_deadline_in_instructions_follows_ticks_per_insn(timer: GenericTimer) -> None:
+def test_deadline_in_instructions_follows_insns_per_tick(timer: GenericTimer) -> None:
     timer.write("CNTP_CVAL", 5000)
     timer.write("CNTP_CTL", ENABLE)
-    assert timer.next_deadline_insns() == -(-5000 // TICKS_PER_INSN)
+    assert timer.next_deadline_insns() == 5000 * INSNS_PER_TICK
     timer.write("CNTP_CTL", 0)
     assert timer.next_deadline_insns() is None
 

@@ -1,7 +1,7 @@
 @ intloop's compute loop in Non-secure SVC mode, with (TIMER=1) or without
 @ (TIMER=0) a periodic physical-timer interrupt every PERIOD counter ticks.
-@ On hypdbg the counter advances one tick per instruction, so PERIOD=62500
-@ is a 1 kHz tick of virtual time at 62.5 MHz.  The IRQ handler (VBAR+0x18)
+@ PERIOD=62500 is a 1 kHz tick at 62.5 MHz; on hypdbg (one instruction per
+@ virtual nanosecond, one counter tick per 16) that is 1,000,000 instructions.  The IRQ handler (VBAR+0x18)
 @ acknowledges PPI 30 at the GIC, moves CNTP_CVAL on by PERIOD, counts the
 @ tick in `ticks` and completes the interrupt.
 @ Loop instructions: 5 * ITERS (plus 16 per tick: the vector and the handler).
