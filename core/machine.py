@@ -138,6 +138,7 @@ class Machine:
         self.on_exit: List[Callable[[object], Optional[str]]] = []   # catchpoint checks
         self.on_eret: List[Callable[[object], Optional[str]]] = []
         self.breakpoints: Dict[int, int] = {}
+        self._parked_breakpoints: Dict[int, int] = {}     # removed, hook kept until the next run
         self.watchpoints: Dict[Tuple[int, int, str], int] = {}
         self._watch_hit: Optional[tuple] = None
         self._align_hook: Optional[int] = None
@@ -690,17 +691,31 @@ class Machine:
         """A breakpoint is a code hook bound to one address: free everywhere else."""
         if addr in self.breakpoints:
             return
+        handle = self._parked_breakpoints.pop(addr, None)
+        if handle is not None:
+            self.breakpoints[addr] = handle     # its hook is still in the translated code
+            return
         self.breakpoints[addr] = self.uc.hook_add(UC_HOOK_CODE, self._on_breakpoint,
                                                   begin=addr, end=addr)
         self.uc.ctl_remove_cache(addr, addr + 4)
 
     def remove_breakpoint(self, addr: int) -> None:
+        """The breakpoint stops nothing from now on. Its hook is parked until the next ``run``:
+        GDB removes every breakpoint at each stop and inserts them again before it resumes,
+        and deleting and adding a hook costs a retranslation of its block each time."""
         handle = self.breakpoints.pop(addr, None)
         if handle is not None:
+            self._parked_breakpoints[addr] = handle
+
+    def _drop_parked_breakpoints(self) -> None:
+        for addr, handle in self._parked_breakpoints.items():
             self.uc.hook_del(handle)
             self.uc.ctl_remove_cache(addr, addr + 4)
+        self._parked_breakpoints.clear()
 
     def _on_breakpoint(self, uc: object, address: int, size: int, _d: object) -> None:
+        if address not in self.breakpoints:
+            return
         if self._bp_skip == address:
             self._bp_skip = None
             return
@@ -876,6 +891,8 @@ class Machine:
         """Run until something stops the machine (power-off, a stop request, the budget)."""
         end = None if max_insns is None else self.icount + max_insns
         self._ran_free = True
+        if self._parked_breakpoints:
+            self._drop_parked_breakpoints()
         pc = self.cpu.pc
         if pc in self.breakpoints:
             self._bp_skip = pc
