@@ -9,7 +9,7 @@ DEMO_DIR = Path(__file__).resolve().parent / "examples" / "worldswitch"
 
 
 def _serve(image: str, args: argparse.Namespace, banner: str = "") -> int:
-    from .core.board import BoardError, build_board
+    from .core.board import BoardError, build_board, connect_serial
     from .core.loader import ImageError
     from .core.record import RecordError, Recording, board_options, replay_history
     from .core.target import MachineTarget
@@ -36,6 +36,11 @@ def _serve(image: str, args: argparse.Namespace, banner: str = "") -> int:
                                 serial=getattr(args, "serial", "stdio"), uart_out=out, image=prepared)
             keep = not getattr(args, "no_history", False) and not fast
             tt = TimeTravel(board.machine) if keep else None
+            serial = getattr(args, "serial", "stdio")
+            if serial == "stdio" and not stdio:
+                # the terminal types into the UART, as QEMU's -serial stdio does beside -gdb;
+                # with --stdio, standard input carries the remote protocol instead
+                connect_serial(board, serial)
     except (ImageError, BoardError, RecordError, ValueError, OSError) as e:
         print(f"hypdbg: {e}", file=sys.stderr)
         return 2

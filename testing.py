@@ -58,9 +58,10 @@ class HypSession:
     """``hypdbg serve IMAGE`` plus a GDB connected to it."""
 
     def __init__(self, image: str, timeout: float = 30.0, gdb: Optional[str] = None,
-                 serve_args: Sequence[str] = (), symbols: bool = True) -> None:
+                 serve_args: Sequence[str] = (), symbols: bool = True, uart_input: bool = False) -> None:
         """Serve ``image`` (with ``serve_args``, e.g. QEMU's boot options) and attach a GDB;
-        ``symbols``: load the image's symbols into GDB (an ELF; not a zImage)."""
+        ``symbols``: load the image's symbols into GDB (an ELF; not a zImage); ``uart_input``:
+        the server's standard input is the UART's receive side (see ``type``)."""
         self.image = os.fspath(image)
         self.timeout = timeout
         self.port = free_port()
@@ -69,8 +70,9 @@ class HypSession:
             raise RuntimeError("no gdb-multiarch or arm-none-eabi-gdb on PATH")
         self.server = subprocess.Popen(
             [sys.executable, "-m", "hypdbg.cli", "serve", self.image, "--port", str(self.port),
-             "--serial", "none", *serve_args],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
+             "--serial", "stdio" if uart_input else "none", *serve_args],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            stdin=subprocess.PIPE if uart_input else subprocess.DEVNULL)
         self._wait_port()
         self.gdb = GdbController(command=[gdb, "--nx", "--quiet", "--interpreter=mi3"])
         self.mi("-gdb-set architecture arm")
@@ -117,8 +119,22 @@ class HypSession:
     def stepi(self) -> Stop:
         return self._run("-exec-step-instruction")
 
+    def type(self, data: bytes) -> None:
+        """Send ``data`` to the UART (a session started with ``uart_input``)."""
+        if self.server.stdin is None:
+            raise RuntimeError("the session was started without uart_input")
+        self.server.stdin.write(data)
+        self.server.stdin.flush()
+
+    def wait_stop(self) -> Stop:
+        """The next stop of a run started with a bare ``-exec-continue`` (``mi``)."""
+        return self._wait(self.gdb.get_gdb_response(timeout_sec=1, raise_error_on_timeout=False),
+                          "-exec-continue")
+
     def _run(self, command: str) -> Stop:
-        records = self.mi(command)
+        return self._wait(self.mi(command), command)
+
+    def _wait(self, records: List[Dict[str, object]], command: str) -> Stop:
         deadline = time.time() + self.timeout
         while not any(r.get("message") == "stopped" for r in records):
             if time.time() > deadline:

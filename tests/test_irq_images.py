@@ -26,6 +26,7 @@ from __future__ import annotations
 import difflib
 import re
 import subprocess
+import threading
 import time
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
@@ -371,7 +372,7 @@ def qemu_text(image: str) -> str:
 
 def hypdbg_text(image: str, fast: bool = False) -> str:
     """hypdbg's UART output for an image (``hypdbg run``, standard input fed to the UART);
-    ``fast``: with ``--fast``, free-running on the host clock as QEMU runs here."""
+    ``fast``: with ``--fast``, time from the host clock as QEMU has it here."""
     extra = ["--fast"] if fast else []
     res = memo("hypdbg-fast" if fast else "hypdbg", image, lambda: run_with_input(
         hypdbg_command(elf_of(image), extra), STDIN.get(image), HYPDBG_TIMEOUT, f"hypdbg ({image})"))
@@ -489,6 +490,40 @@ def test_uart_echo_late_input(runner: str) -> None:
     first, second = b"early line\n", b"late\n"
     rc, out, err = _feed_late(cmd, first, second, LATE_PAUSE, timeout)
     assert (rc, out.replace("\r\n", "\n")) == (0, echo_transcript(first, second)), err[-2000:]
+
+
+def test_uart_echo_typed_while_served() -> None:
+    """``hypdbg serve`` reads the terminal into the UART as QEMU's ``-serial stdio`` does beside
+    ``-gdb``: lines typed while GDB has the machine running are echoed, the second one after
+    the image waits in WFI for the receive interrupt (DDI 0183, UARTRXINTR), and the image
+    powers off, which GDB reports as the program's normal exit."""
+    from hypdbg.testing import HypSession, find_gdb
+    if find_gdb() is None:
+        pytest.skip("no gdb-multiarch")
+    first, second = b"early line\n", b"late\n"
+    out = bytearray()
+    with HypSession(str(elf_of("uart_echo")), timeout=HYPDBG_TIMEOUT, uart_input=True) as s:
+        reader = threading.Thread(target=lambda: _drain(s.server.stdout, out), daemon=True)
+        reader.start()
+        s.mi("-exec-continue")
+        s.type(first)
+        time.sleep(LATE_PAUSE)
+        s.type(second)
+        stop = s.wait_stop()
+        for _ in range(50):
+            if b"END" in out:
+                break
+            reader.join(timeout=0.1)
+    assert stop.reason == "exited-normally", stop
+    assert out.decode().replace("\r\n", "\n") == echo_transcript(first, second)
+
+
+def _drain(stream: Any, out: bytearray) -> None:
+    while True:
+        chunk = stream.read1(65536)
+        if not chunk:
+            return
+        out += chunk
 
 
 _EXIT = re.compile(r"^\[(\d+)\] hyp exit: (.*)$")
