@@ -38,7 +38,7 @@ def _add_machine_options(p: argparse.ArgumentParser) -> None:
                    help="guest-loader,addr=ADDR,kernel=FILE|initrd=FILE[,bootargs=...]")
     p.add_argument("-no-reboot", dest="no_reboot", action="store_true",
                    help="exit on a reset request instead of restarting")
-    p.add_argument("--serial", default="stdio", help="UART backend: stdio or tcp:PORT")
+    p.add_argument("--serial", default="stdio", help="UART backend: stdio, tcp:PORT or none")
 
 
 def build_parser() -> argparse.ArgumentParser:
