@@ -1,11 +1,13 @@
 """Debian's Xen 4.17 boots on hypdbg with Debian's Linux as dom0 (loaded as multiboot modules
 through QEMU's guest-loader options) to dom0's BusyBox shell, and gdb-multiarch stops on
-dom0's first hypercall.
+dom0's first hypercall; dom0's ``poweroff -f`` then halts the machine through Xen.
 
 Expectations: Linux makes Xen hypercalls with HVC #0xEA1 (Xen's public ABI,
 xen/include/public/arch-arm.h: "HVC #0xEA1", hypercall number in r12); an HVC taken to Hyp
 reports HSR.EC 0x12 with IL=1 and the immediate in ISS (ARM ARM B3.13.6), and ELR_hyp holds
 the address of the instruction after the HVC (B1.14.1, preferred return address).
+Xen answers dom0's power-off with "Hardware Dom0 halted: halting machine" and turns the
+machine off (PSCI SYSTEM_OFF), which GDB sees as the end of the program.
 """
 from __future__ import annotations
 
@@ -31,7 +33,7 @@ def test_xen_dom0_hypercall_and_shell() -> None:
     args = ["-append", "dom0_mem=512M console=dtuart dtuart=/pl011@9000000", "-m", "1024",
             "-device", f"guest-loader,addr=0x42000000,kernel={cache / 'vmlinuz'},bootargs=console=hvc0",
             "-device", f"guest-loader,addr=0x47000000,initrd={cache / 'initrd.gz'}"]
-    s = HypSession(str(cache / "xen"), timeout=900, serve_args=args, symbols=False)
+    s = HypSession(str(cache / "xen"), timeout=900, serve_args=args, symbols=False, uart_input=True)
     console = bytearray()
     reader = threading.Thread(target=lambda: _drain(s, console), daemon=True)
     reader.start()
@@ -58,6 +60,15 @@ def test_xen_dom0_hypercall_and_shell() -> None:
         assert MARKER in console, console[-2000:].decode(errors="replace")
         assert b"(XEN) Freed" in console
         assert b"Xen 4.17 support found" in console
+        s.type(b"poweroff -f\n")
+        stop = s.wait_stop()
+        assert stop.reason == "exited-normally", (stop, console[-2000:].decode(errors="replace"))
+        halted = b"(XEN) Hardware Dom0 halted: halting machine"
+        for _ in range(10):
+            if halted in console:
+                break
+            reader.join(timeout=1)
+        assert halted in console, console[-2000:].decode(errors="replace")
     finally:
         s.close()
 
