@@ -4,9 +4,11 @@ The machine is QEMU ``-M virt`` with ``secure=off``: one CPU interface, 288
 interrupt IDs, interrupt grouping present (GICv2) but every access treated as
 Secure, as ARM IHI 0048B says of a GIC without the Security Extensions. One
 ``GicState`` holds everything; ``GicDistributor`` and ``GicCpuInterface`` are
-the two MMIO frames over it. Devices drive their lines with ``set_level``; the
-machine polls ``irq_line``/``fiq_line`` (and the virtual lines once a
-``vgic.VirtualInterface`` is attached) or reacts to ``on_change``.
+the two MMIO frames over it (the CPU interface rules and register layout that
+the virtual interface shares are in ``gic_cpuif``). Devices drive their lines
+with ``set_level``; the machine polls ``irq_line``/``fiq_line`` (and the
+virtual lines once a ``vgic.VirtualInterface`` is attached) or reacts to
+``on_change``.
 
 Choices where the specification leaves room (IMPLEMENTATION DEFINED or
 UNPREDICTABLE), made as QEMU 7.2 makes them unless noted:
@@ -38,6 +40,14 @@ from __future__ import annotations
 
 from typing import Callable, Iterator, List, Optional, Tuple
 
+from .gic_cpuif import (CTLR_ENABLE_GRP0, CTLR_ENABLE_GRP1, CTLR_EOI_MODE, CpuInterfaceCore,
+                        CpuInterfaceFrame, Offset)
+# The CPU interface's special INTIDs, CTLR bits and IIDR are part of this module's interface.
+from .gic_cpuif import (CTLR_ACK_CTL as CTLR_ACK_CTL, CTLR_CBPR as CTLR_CBPR,
+                        CTLR_FIQ_EN as CTLR_FIQ_EN, GICC_IIDR as GICC_IIDR,
+                        IDLE_PRIORITY as IDLE_PRIORITY, SPURIOUS as SPURIOUS,
+                        SPURIOUS_OTHER_GROUP as SPURIOUS_OTHER_GROUP)
+
 GICD_BASE = 0x08000000
 GICD_SIZE = 0x10000
 GICC_BASE = 0x08010000
@@ -46,28 +56,19 @@ GICC_SIZE = 0x2000
 NUM_IRQS = 288            # QEMU virt: 256 SPIs + 32 private
 NUM_SGIS = 16
 NUM_PRIVATE = 32
-SPURIOUS = 1023
-SPURIOUS_OTHER_GROUP = 1022
-IDLE_PRIORITY = 0x100     # running priority with nothing active (RPR reads 0xFF)
 MIN_BPR = 0
 MIN_ABPR = 1
 
 GICD_CTLR_MASK = 0x3
 GICC_CTLR_MASK = 0x3FF    # EnableGrp0/1, AckCtl, FIQEn, CBPR, bypass disables, EOImode
-CTLR_ENABLE_GRP0 = 1 << 0
-CTLR_ENABLE_GRP1 = 1 << 1
-CTLR_ACK_CTL = 1 << 2
-CTLR_FIQ_EN = 1 << 3
-CTLR_CBPR = 1 << 4
-CTLR_EOI_MODE = 1 << 9
 
 GICD_IIDR = 0x0000043B    # implementer ARM (JEP106 0x43B)
-GICC_IIDR = 0x0002043B    # ArchVersion 2, implementer ARM
 # Peripheral/component ID bytes at 0xFD0..0xFFC; ICPIDR2 (0xFE8) ArchRev[7:4] = 2.
 _ID_REGS = {0xFD0: 0x04, 0xFE0: 0x90, 0xFE4: 0xB4, 0xFE8: 0x2B,
             0xFF0: 0x0D, 0xFF4: 0xF0, 0xFF8: 0x05, 0xFFC: 0xB1}
 
 _SGI_MASK = (1 << NUM_SGIS) - 1
+_APR_END = Offset.NSAPR0 + 0x10     # just past GICC_NSAPR3
 _THIS_CPU = 1             # CPU interface 0: bit 0 of target lists and source masks
 
 
@@ -83,8 +84,14 @@ def _lowest_bit(value: int) -> int:
     return (value & -value).bit_length() - 1
 
 
-class GicState:
+class GicState(CpuInterfaceCore):
     """Distributor and CPU interface state, and the interrupt outputs they drive."""
+
+    CTLR_MASK = GICC_CTLR_MASK
+    PMR_MASK = 0xFF
+    BPR_MIN = MIN_BPR
+    ABPR_MIN = MIN_ABPR
+    LEVEL_SHIFT = 1
 
     def __init__(self, num_irqs: int = NUM_IRQS) -> None:
         if num_irqs % 32 or not NUM_PRIVATE <= num_irqs <= 1020:
@@ -150,15 +157,8 @@ class GicState:
     # -- priorities ---------------------------------------------------------
 
     def group_priority(self, intid: int) -> int:
-        """Priority bits that take part in preemption, per the applicable binary point."""
-        if self.group >> intid & 1 and not self.cpu_ctlr & CTLR_CBPR:
-            return self.priority[intid] & (0xFF << self.abpr) & 0xFF
-        return self.priority[intid] & (0xFF << (self.bpr + 1)) & 0xFF
-
-    def running_priority(self) -> int:
-        """Group priority of the highest active priority, or IDLE_PRIORITY."""
-        both = self.apr | self.nsapr
-        return _lowest_bit(both) << 1 if both else IDLE_PRIORITY
+        """Priority bits of ``intid`` that take part in preemption."""
+        return self._group_priority(self.priority[intid], bool(self.group >> intid & 1))
 
     def _forwarded(self) -> int:
         """Interrupts the distributor forwards: enabled, pending, not active, group enabled."""
@@ -183,45 +183,26 @@ class GicState:
                 best, best_prio = intid, prio[intid]
         return best
 
-    def _deliverable(self, intid: int, preempt: bool) -> bool:
-        """Above the priority mask, group enabled in GICC_CTLR, and (if asked) preempting."""
-        if self.priority[intid] >= self.pmr:
-            return False
-        if not self.cpu_ctlr & (CTLR_ENABLE_GRP0 << (self.group >> intid & 1)):
-            return False
-        return not preempt or self.group_priority(intid) < self.running_priority()
+    # -- CPU interface hooks (keys are INTIDs) -------------------------------
 
-    def _candidate(self, alias: bool, preempt: bool) -> Tuple[Optional[int], int]:
-        """The interrupt an IAR/HPPIR read reports, or None and the special ID to return."""
-        intid = self.highest_pending()
-        if intid is None or not self._deliverable(intid, preempt=False):
-            return None, SPURIOUS
-        group = self.group >> intid & 1
-        if alias and not group:
-            return None, SPURIOUS
-        if not alias and group and not self.cpu_ctlr & CTLR_ACK_CTL:
-            return None, SPURIOUS_OTHER_GROUP
-        if preempt and not self._deliverable(intid, preempt=True):
-            return None, SPURIOUS
-        return intid, intid
+    def _pending_candidate(self) -> Optional[int]:
+        return self.highest_pending()
 
-    def _with_source(self, intid: int) -> int:
+    def _entry(self, intid: int) -> Tuple[int, bool]:
+        return self.priority[intid], bool(self.group >> intid & 1)
+
+    def _active_priorities(self) -> int:
+        return self.apr | self.nsapr
+
+    def _interrupt_id(self, intid: int) -> int:
+        """SGIs carry their source CPU in bits [12:10]."""
         if intid < NUM_SGIS:
             return intid | _lowest_bit(self.sgi_sources[intid]) << 10
         return intid
 
-    # -- CPU interface operations ------------------------------------------
-
-    def acknowledge(self, alias: bool = False, dry_run: bool = False) -> int:
-        """GICC_IAR (or GICC_AIAR) read: pending -> active, running priority raised."""
-        intid, value = self._candidate(alias, preempt=True)
-        if intid is None:
-            return value
-        value = self._with_source(intid)
-        if dry_run:
-            return value
+    def _activate(self, intid: int, value: int) -> None:
         bit = 1 << intid
-        level = self.group_priority(intid) >> 1
+        level = self.group_priority(intid) >> self.LEVEL_SHIFT
         if self.group & bit:
             self.nsapr |= 1 << level
         else:
@@ -234,12 +215,8 @@ class GicState:
         else:
             self.latch &= ~bit
         self.refresh()
-        return value
 
-    def highest_pending_id(self, alias: bool = False) -> int:
-        """GICC_HPPIR (or GICC_AHPPIR) value."""
-        intid, value = self._candidate(alias, preempt=False)
-        return value if intid is None else self._with_source(intid)
+    # -- completion -----------------------------------------------------------
 
     def end_of_interrupt(self, value: int, alias: bool = False) -> None:
         """GICC_EOIR (or GICC_AEOIR) write: priority drop, and deactivation unless EOImode."""
@@ -271,17 +248,13 @@ class GicState:
 
     # -- outputs ------------------------------------------------------------
 
-    def _physical_lines(self) -> Tuple[bool, bool]:
-        intid = self.highest_pending()
-        if intid is None or not self._deliverable(intid, preempt=True):
-            return False, False
-        if not self.group >> intid & 1 and self.cpu_ctlr & CTLR_FIQ_EN:
-            return False, True
-        return True, False
+    def update_outputs(self) -> None:
+        """After a GICC register write."""
+        self.refresh()
 
     def refresh(self) -> None:
         """Recompute the output lines; tell ``on_change`` if any moved."""
-        irq, fiq = self._physical_lines()
+        irq, fiq = self._output_lines()
         vgic = self.vgic
         virq, vfiq = vgic.lines() if vgic is not None else (False, False)
         lines = (irq, fiq, virq, vfiq)
@@ -467,74 +440,31 @@ class GicDistributor:
             self.state.send_sgi(value & 0xF)
 
 
-class GicCpuInterface:
+class GicCpuInterface(CpuInterfaceFrame):
     """GICC frame: this processor's CPU interface (IHI 0048B 4.4); word accesses only."""
 
     name = "gicc"
 
     def __init__(self, state: GicState, base: int = GICC_BASE, size: int = GICC_SIZE) -> None:
+        super().__init__(state, base, size)
         self.state = state
-        self.base = base
-        self.size = size
 
-    def read(self, offset: int, size: int) -> int:
-        """A guest read; IAR/AIAR acknowledge the interrupt they return."""
-        return self._read(offset, size, dry_run=False)
-
-    def peek(self, offset: int, size: int) -> int:
-        """The value a read would return, without acknowledging anything."""
-        return self._read(offset, size, dry_run=True)
-
-    def _read(self, offset: int, size: int, dry_run: bool) -> int:
-        if size != 4 or offset & 3:
-            return 0
-        s = self.state
-        if offset == 0x00:
-            return s.cpu_ctlr
-        if offset == 0x04:
-            return s.pmr
-        if offset == 0x08:
-            return s.bpr
-        if offset in (0x0C, 0x20):
-            return s.acknowledge(alias=offset == 0x20, dry_run=dry_run)
-        if offset == 0x14:
-            return min(s.running_priority(), 0xFF)
-        if offset in (0x18, 0x28):
-            return s.highest_pending_id(alias=offset == 0x28)
-        if offset == 0x1C:
-            return s.abpr
-        if 0xD0 <= offset < 0xF0:
-            apr = s.apr if offset < 0xE0 else s.nsapr
+    def _read_apr(self, offset: int) -> int:
+        """GICC_APR0-3 (Group 0) and GICC_NSAPR0-3 (Group 1): 128 preemption levels each."""
+        if Offset.APR0 <= offset < _APR_END:
+            s = self.state
+            apr = s.apr if offset < Offset.NSAPR0 else s.nsapr
             return _bitmap_word(apr, (offset >> 2) & 3)
-        if offset == 0xFC:
-            return GICC_IIDR
         return 0
 
-    def write(self, offset: int, size: int, value: int) -> None:
-        """A guest write; EOIR/AEOIR/DIR complete interrupts."""
-        if size != 4 or offset & 3:
-            return
+    def _write_apr(self, offset: int, value: int) -> bool:
+        if not Offset.APR0 <= offset < _APR_END:
+            return False
         s = self.state
-        value &= 0xFFFFFFFF
-        if offset == 0x00:
-            s.cpu_ctlr = value & GICC_CTLR_MASK
-        elif offset == 0x04:
-            s.pmr = value & 0xFF
-        elif offset == 0x08:
-            s.bpr = max(value & 7, MIN_BPR)
-        elif offset in (0x10, 0x24):
-            s.end_of_interrupt(value, alias=offset == 0x24)
-            return                      # end_of_interrupt refreshed the outputs
-        elif offset == 0x1C:
-            s.abpr = max(value & 7, MIN_ABPR)
-        elif 0xD0 <= offset < 0xF0:
-            word = 0xFFFFFFFF << (32 * ((offset >> 2) & 3))
-            bits = value << (32 * ((offset >> 2) & 3))
-            if offset < 0xE0:
-                s.apr = (s.apr & ~word) | bits
-            else:
-                s.nsapr = (s.nsapr & ~word) | bits
-        elif offset == 0x1000:
-            s.write_dir(value)
-            return                      # deactivation refreshed the outputs
-        s.refresh()
+        word = 0xFFFFFFFF << (32 * ((offset >> 2) & 3))
+        bits = value << (32 * ((offset >> 2) & 3))
+        if offset < Offset.NSAPR0:
+            s.apr = (s.apr & ~word) | bits
+        else:
+            s.nsapr = (s.nsapr & ~word) | bits
+        return True

@@ -2,10 +2,10 @@
 
 The hypervisor loads virtual interrupts into four list registers through GICH;
 the guest acknowledges and completes them through GICV, which has the GICC
-layout, without exiting (ARM IHI 0048B chapter 5). The virtual interface
-feeds the VIRQ/VFIQ outputs of the owning ``GicState`` and drives the
-maintenance interrupt, PPI 25, as a level while GICH_HCR.En is set and
-GICH_MISR is non-zero.
+layout and rules (``gic_cpuif``), without exiting (ARM IHI 0048B chapter 5).
+The virtual interface feeds the VIRQ/VFIQ outputs of the owning ``GicState``
+and drives the maintenance interrupt, PPI 25, as a level while GICH_HCR.En is
+set and GICH_MISR is non-zero.
 
 Choices where the specification leaves room, as QEMU 7.2 makes them: 5 priority
 and 5 preemption bits (GICH_VTR = 0x90000003), minimum virtual BPR 2 and ABPR 3;
@@ -26,9 +26,9 @@ from __future__ import annotations
 
 from typing import List, Optional, Tuple
 
-from .gic import (CTLR_ACK_CTL, CTLR_CBPR, CTLR_ENABLE_GRP0, CTLR_EOI_MODE, CTLR_FIQ_EN,
-                  GICC_IIDR, IDLE_PRIORITY, NUM_SGIS, SPURIOUS, SPURIOUS_OTHER_GROUP,
-                  GicState, VirtualLines)
+from .gic import NUM_SGIS, GicState, VirtualLines
+from .gic_cpuif import (CTLR_ENABLE_GRP0, CTLR_ENABLE_GRP1, CTLR_EOI_MODE, CpuInterfaceCore,
+                        CpuInterfaceFrame, Offset, word_access)
 
 GICH_BASE = 0x08030000
 GICH_SIZE = 0x1000
@@ -82,8 +82,33 @@ def lr_priority(lr: int) -> int:
     return (lr >> 23 & 0x1F) << 3
 
 
-class VirtualInterface(VirtualLines):
-    """List registers, GICH control state and the guest's virtual CPU interface state."""
+def _alias(name: str) -> property:
+    """Another name for the attribute ``name``, so the v-prefixed register names stay usable."""
+    def get(self: object) -> int:
+        return getattr(self, name)
+
+    def set_(self: object, value: int) -> None:
+        setattr(self, name, value)
+    return property(get, set_, doc=f"Same as ``{name}``.")
+
+
+class VirtualInterface(VirtualLines, CpuInterfaceCore):
+    """List registers, GICH control state and the guest's virtual CPU interface state.
+
+    The guest's GICV_CTLR, PMR, BPR and ABPR are ``cpu_ctlr``, ``pmr``, ``bpr`` and
+    ``abpr`` (also ``vctlr``, ``vpmr``, ``vbpr``, ``vabpr``); GICH_APR is ``apr``.
+    """
+
+    CTLR_MASK = VCTLR_MASK
+    PMR_MASK = 0xF8
+    BPR_MIN = VIRT_MIN_BPR
+    ABPR_MIN = VIRT_MIN_ABPR
+    LEVEL_SHIFT = 3
+
+    vctlr = _alias("cpu_ctlr")
+    vpmr = _alias("pmr")
+    vbpr = _alias("bpr")
+    vabpr = _alias("abpr")
 
     def __init__(self, gic: GicState) -> None:
         self.gic = gic
@@ -94,10 +119,10 @@ class VirtualInterface(VirtualLines):
         """All list registers invalid, interface disabled."""
         self.hcr = 0
         self.lrs: List[int] = [0] * NUM_LRS
-        self.vctlr = 0
-        self.vpmr = 0
-        self.vbpr = VIRT_MIN_BPR
-        self.vabpr = VIRT_MIN_ABPR
+        self.cpu_ctlr = 0
+        self.pmr = 0
+        self.bpr = VIRT_MIN_BPR
+        self.abpr = VIRT_MIN_ABPR
         self.apr = 0             # GICH_APR: bit n = active virtual preemption level n
         self.changed()
 
@@ -124,8 +149,8 @@ class VirtualInterface(VirtualLines):
             value |= MISR_LRENP
         if hcr & HCR_NPIE and not any(lr_state(lr) == LR_PENDING for lr in self.lrs):
             value |= MISR_NP
-        grp0 = bool(self.vctlr & CTLR_ENABLE_GRP0)
-        grp1 = bool(self.vctlr & (CTLR_ENABLE_GRP0 << 1))
+        grp0 = bool(self.cpu_ctlr & CTLR_ENABLE_GRP0)
+        grp1 = bool(self.cpu_ctlr & CTLR_ENABLE_GRP1)
         if hcr & HCR_VGRP0EIE and grp0:
             value |= MISR_VGRP0E
         if hcr & HCR_VGRP0DIE and not grp0:
@@ -142,28 +167,21 @@ class VirtualInterface(VirtualLines):
 
     def vmcr(self) -> int:
         """GICH_VMCR: the guest's GICV_CTLR, ABPR, BPR and PMR in one word."""
-        return ((self.vctlr & VCTLR_MASK) | self.vabpr << 18 | self.vbpr << 21
-                | (self.vpmr >> 3) << 27)
+        return ((self.cpu_ctlr & VCTLR_MASK) | self.abpr << 18 | self.bpr << 21
+                | (self.pmr >> 3) << 27)
 
     def set_vmcr(self, value: int) -> None:
         """Restore the guest interface state saved from GICH_VMCR."""
-        self.vctlr = value & VCTLR_MASK
-        self.vabpr = max(value >> 18 & 7, VIRT_MIN_ABPR)
-        self.vbpr = max(value >> 21 & 7, VIRT_MIN_BPR)
-        self.vpmr = (value >> 27 & 0x1F) << 3
+        self.cpu_ctlr = value & VCTLR_MASK
+        self.abpr = max(value >> 18 & 7, VIRT_MIN_ABPR)
+        self.bpr = max(value >> 21 & 7, VIRT_MIN_BPR)
+        self.pmr = (value >> 27 & 0x1F) << 3
 
     # -- virtual CPU interface --------------------------------------------
 
     def group_priority(self, lr: int) -> int:
         """Preemption-relevant priority bits of a list register's interrupt."""
-        if lr & LR_GRP1 and not self.vctlr & CTLR_CBPR:
-            return lr_priority(lr) & (0xFF << self.vabpr) & 0xFF
-        return lr_priority(lr) & (0xFF << (self.vbpr + 1)) & 0xFF
-
-    def running_priority(self) -> int:
-        """Highest active virtual group priority from GICH_APR, or IDLE_PRIORITY."""
-        apr = self.apr
-        return ((apr & -apr).bit_length() - 1) << 3 if apr else IDLE_PRIORITY
+        return self._group_priority(lr_priority(lr), bool(lr & LR_GRP1))
 
     def highest_pending(self) -> Optional[int]:
         """Index of the highest priority list register in the pending (not active) state."""
@@ -173,50 +191,34 @@ class VirtualInterface(VirtualLines):
                 best, best_prio = i, lr_priority(lr)
         return best
 
-    def _deliverable(self, index: int, preempt: bool) -> bool:
+    # -- CPU interface hooks (keys are list register indices) ------------------
+
+    def _pending_candidate(self) -> Optional[int]:
+        """Nothing is signalled while GICH_HCR.En is clear."""
+        return self.highest_pending() if self.hcr & HCR_EN else None
+
+    def _entry(self, index: int) -> Tuple[int, bool]:
         lr = self.lrs[index]
-        if not self.hcr & HCR_EN or lr_priority(lr) >= self.vpmr:
-            return False
-        if not self.vctlr & (CTLR_ENABLE_GRP0 << bool(lr & LR_GRP1)):
-            return False
-        return not preempt or self.group_priority(lr) < self.running_priority()
+        return lr_priority(lr), bool(lr & LR_GRP1)
 
-    def _candidate(self, alias: bool, preempt: bool) -> Tuple[Optional[int], int]:
-        index = self.highest_pending()
-        if index is None or not self._deliverable(index, preempt=False):
-            return None, SPURIOUS
-        group1 = bool(self.lrs[index] & LR_GRP1)
-        if alias and not group1:
-            return None, SPURIOUS
-        if not alias and group1 and not self.vctlr & CTLR_ACK_CTL:
-            return None, SPURIOUS_OTHER_GROUP
-        if preempt and not self._deliverable(index, preempt=True):
-            return None, SPURIOUS
-        return index, 0
+    def _active_priorities(self) -> int:
+        return self.apr
 
-    @staticmethod
-    def _interrupt_id(lr: int) -> int:
+    def _interrupt_id(self, index: int) -> int:
+        """Software-generated virtual SGIs carry their source CPU in bits [12:10]."""
+        lr = self.lrs[index]
         vid = lr & 0x3FF
         if vid < NUM_SGIS and not lr & LR_HW:
             return vid | (lr >> 10 & 7) << 10
         return vid
 
-    def acknowledge(self, alias: bool = False, dry_run: bool = False) -> int:
-        """GICV_IAR (or GICV_AIAR) read: the list register goes pending -> active."""
-        index, special = self._candidate(alias, preempt=True)
-        if index is None:
-            return special
+    def _activate(self, index: int, value: int) -> None:
         lr = self.lrs[index]
-        if not dry_run:
-            self.apr |= 1 << (self.group_priority(lr) >> 3)
-            self.lrs[index] = (lr & ~(3 << LR_STATE_SHIFT)) | LR_ACTIVE << LR_STATE_SHIFT
-            self.changed()
-        return self._interrupt_id(lr)
+        self.apr |= 1 << (self.group_priority(lr) >> self.LEVEL_SHIFT)
+        self.lrs[index] = (lr & ~(3 << LR_STATE_SHIFT)) | LR_ACTIVE << LR_STATE_SHIFT
+        self.changed()
 
-    def highest_pending_id(self, alias: bool = False) -> int:
-        """GICV_HPPIR (or GICV_AHPPIR) value."""
-        index, special = self._candidate(alias, preempt=False)
-        return special if index is None else self._interrupt_id(self.lrs[index])
+    # -- completion -------------------------------------------------------------
 
     def _find_active(self, vid: int) -> Optional[int]:
         for i, lr in enumerate(self.lrs):
@@ -245,7 +247,7 @@ class VirtualInterface(VirtualLines):
             return
         dropped = self.apr != 0
         self.apr &= self.apr - 1
-        if not self.vctlr & CTLR_EOI_MODE:
+        if not self.cpu_ctlr & CTLR_EOI_MODE:
             if index is not None:
                 self._deactivate_lr(index)
             elif dropped:
@@ -255,7 +257,7 @@ class VirtualInterface(VirtualLines):
     def write_dir(self, value: int) -> None:
         """GICV_DIR write: deactivation when EOImode is set."""
         vid = value & 0x3FF
-        if not self.vctlr & CTLR_EOI_MODE or vid >= 1020:
+        if not self.cpu_ctlr & CTLR_EOI_MODE or vid >= 1020:
             return
         index = self._find_active(vid)
         if index is None:
@@ -271,24 +273,15 @@ class VirtualInterface(VirtualLines):
         outputs, and only ``changed`` (called after every change here) can move them."""
         return self._lines
 
-    def _compute_lines(self) -> Tuple[bool, bool]:
-        """(VIRQ, VFIQ): the highest pending list register, if it may preempt."""
-        index = self.highest_pending()
-        if index is None or not self._deliverable(index, preempt=True):
-            return False, False
-        if not self.lrs[index] & LR_GRP1 and self.vctlr & CTLR_FIQ_EN:
-            return False, True
-        return True, False
-
     def changed(self) -> None:
         """Push the maintenance level and the virtual lines to the GIC."""
-        self._lines = self._compute_lines()
+        self._lines = self._output_lines()
         self.gic.set_level(MAINTENANCE_PPI, self.maintenance())
         self.gic.refresh()
 
-
-def _word_access(offset: int, size: int) -> bool:
-    return size == 4 and offset & 3 == 0
+    def update_outputs(self) -> None:
+        """After a GICV register write."""
+        self.changed()
 
 
 class GicHypInterface:
@@ -304,7 +297,7 @@ class GicHypInterface:
 
     def read(self, offset: int, size: int) -> int:
         """GICH reads have no side effects."""
-        if not _word_access(offset, size):
+        if not word_access(offset, size):
             return 0
         v = self.vif
         if offset == 0x00:
@@ -331,7 +324,7 @@ class GicHypInterface:
 
     def write(self, offset: int, size: int, value: int) -> None:
         """HCR, VMCR, APR and LR0-3 are writable; everything else is WI."""
-        if not _word_access(offset, size):
+        if not word_access(offset, size):
             return
         v = self.vif
         value &= 0xFFFFFFFF
@@ -348,71 +341,22 @@ class GicHypInterface:
         v.changed()
 
 
-class GicVirtualCpuInterface:
+class GicVirtualCpuInterface(CpuInterfaceFrame):
     """GICV frame: the CPU interface a guest sees, backed by the list registers."""
 
     name = "gicv"
 
     def __init__(self, vif: VirtualInterface, base: int = GICV_BASE,
                  size: int = GICV_SIZE) -> None:
+        super().__init__(vif, base, size)
         self.vif = vif
-        self.base = base
-        self.size = size
 
-    def read(self, offset: int, size: int) -> int:
-        """A guest read; IAR/AIAR acknowledge."""
-        return self._read(offset, size, dry_run=False)
+    def _read_apr(self, offset: int) -> int:
+        """GICV_APR0 is GICH_APR: 32 preemption levels, one word."""
+        return self.vif.apr if offset == Offset.APR0 else 0
 
-    def peek(self, offset: int, size: int) -> int:
-        """The value a read would return, without acknowledging anything."""
-        return self._read(offset, size, dry_run=True)
-
-    def _read(self, offset: int, size: int, dry_run: bool) -> int:
-        if not _word_access(offset, size):
-            return 0
-        v = self.vif
-        if offset == 0x00:
-            return v.vctlr
-        if offset == 0x04:
-            return v.vpmr
-        if offset == 0x08:
-            return v.vbpr
-        if offset in (0x0C, 0x20):
-            return v.acknowledge(alias=offset == 0x20, dry_run=dry_run)
-        if offset == 0x14:
-            return min(v.running_priority(), 0xFF)
-        if offset in (0x18, 0x28):
-            return v.highest_pending_id(alias=offset == 0x28)
-        if offset == 0x1C:
-            return v.vabpr
-        if offset == 0xD0:
-            return v.apr
-        if offset == 0xFC:
-            return GICC_IIDR
-        return 0
-
-    def write(self, offset: int, size: int, value: int) -> None:
-        """A guest write; EOIR/AEOIR/DIR complete virtual interrupts."""
-        if not _word_access(offset, size):
-            return
-        v = self.vif
-        value &= 0xFFFFFFFF
-        if offset == 0x00:
-            v.vctlr = value & VCTLR_MASK
-        elif offset == 0x04:
-            v.vpmr = value & 0xF8
-        elif offset == 0x08:
-            v.vbpr = max(value & 7, VIRT_MIN_BPR)
-        elif offset in (0x10, 0x24):
-            v.end_of_interrupt(value, alias=offset == 0x24)
-            return
-        elif offset == 0x1C:
-            v.vabpr = max(value & 7, VIRT_MIN_ABPR)
-        elif offset == 0xD0:
-            v.apr = value
-        elif offset == 0x1000:
-            v.write_dir(value)
-            return
-        else:
-            return
-        v.changed()
+    def _write_apr(self, offset: int, value: int) -> bool:
+        if offset != Offset.APR0:
+            return False
+        self.vif.apr = value
+        return True
