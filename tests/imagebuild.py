@@ -34,7 +34,7 @@ QEMU = "qemu-system-arm"
 RAM_BASE = 0x40000000
 ASFLAGS = ("-march=armv7ve", "-mfpu=neon-vfpv4")
 LIB_SOURCES = ("lib.S",)
-SHARED_INPUTS = ("lib.S", "lib.inc", "image.ld", "irq.inc", "mmu.inc")
+SHARED_INPUTS = ("lib.S", "lib.inc", "image.ld", "irq.inc", "mmu.inc", "mmu_setup.inc")
 
 QEMU_MACHINE = ("-M", "virt,virtualization=on", "-cpu", "cortex-a15", "-m", "256")
 QEMU_IO = ("-nographic", "-monitor", "none", "-serial", "stdio")

@@ -8,6 +8,7 @@
 
 	.include "lib.inc"
 	.include "mmu.inc"
+	.include "mmu_setup.inc"
 
 	.equ RAM,         0x40000000
 	.equ UART_BLOCK,  0x09000000
@@ -37,10 +38,7 @@ _start:
 	mov r1, #0
 	mcrr p15, 4, r0, r1, c2          @ HTTBR
 	TLB_FLUSH_FROM_HYP
-	mrc p15, 4, r0, c1, c0, 0
-	orr r0, r0, #SCTLR_M
-	mcr p15, 4, r0, c1, c0, 0        @ HSCTLR.M
-	isb
+	MMU_ON 4                         @ HSCTLR.M
 
 	READ_OK hyp_l1_block_read, sec_marker, GIB_BLOCK - RAM
 	READ_OK hyp_l3_page_read, PAGES_VA + page_a_marker - page_a
@@ -59,10 +57,7 @@ _start:
 	WRITE_FAULT hyp_aptable_write, APT_VA + page_a_marker - page_a, 0, 0x4321
 	READ_OK hyp_aptable_read, APT_VA + page_a_marker - page_a
 
-	mrc p15, 4, r0, c1, c0, 0
-	bic r0, r0, #SCTLR_M
-	mcr p15, 4, r0, c1, c0, 0
-	isb
+	MMU_OFF 4
 	b finish
 
 build_tables:
@@ -97,23 +92,7 @@ build_tables:
 	pop {r4, pc}
 
 	MMU_SUPPORT
-
-	.balign 4096
-exec_page:
-	adr r0, exec_page
-	bx lr
-	.balign 4096
-
-	.data
-	.balign 4
-sec_marker:
-	.word sec_marker
-	.balign 4096
-page_a:
-	.fill 9, 4, 0
-page_a_marker:
-	.word page_a_marker
-	.balign 4096
+	MMU_PAGES
 
 	.bss
 	.balign 4096

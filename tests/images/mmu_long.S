@@ -8,6 +8,7 @@
 
 	.include "lib.inc"
 	.include "mmu.inc"
+	.include "mmu_setup.inc"
 
 	.equ RAM,         0x40000000
 	.equ UART_BLOCK,  0x09000000
@@ -32,30 +33,12 @@ _start:
 	bl lib_init
 	MMU_VECTORS_ON
 	bl build_tables
-	MOV32 r0, MAIR0_VALUE
-	mcr p15, 0, r0, c10, c2, 0
-	MOV32 r0, TTBCR_VALUE
-	mcr p15, 0, r0, c2, c0, 2
-	MOV32 r0, l_l1_0
-	mov r1, #0
-	mcrr p15, 0, r0, r1, c2          @ TTBR0, ASID 0
-	MOV32 r0, l_l1_1
-	mcrr p15, 1, r0, r1, c2          @ TTBR1
+	LPAE_STAGE1 TTBCR_VALUE, l_l1_0, l_l1_1
 	TLB_FLUSH_FROM_HYP
-	mrc p15, 0, r0, c1, c0, 0
-	orr r0, r0, #SCTLR_M
-	mcr p15, 0, r0, c1, c0, 0
-	isb
-	MOV32 r0, svc_cases
-	mov r1, #MODE_SVC | PSR_A | PSR_I | PSR_F
-	bl run_guest
-	MOV32 r0, usr_cases
-	mov r1, #MODE_USR | PSR_A | PSR_I | PSR_F
-	bl run_guest
-	mrc p15, 0, r0, c1, c0, 0
-	bic r0, r0, #SCTLR_M
-	mcr p15, 0, r0, c1, c0, 0
-	isb
+	MMU_ON
+	RUN_GUEST svc_cases, MODE_SVC
+	RUN_GUEST usr_cases, MODE_USR
+	MMU_OFF
 	b finish
 
 build_tables:
@@ -121,23 +104,7 @@ usr_cases:
 	svc #0
 
 	MMU_SUPPORT
-
-	.balign 4096
-exec_page:
-	adr r0, exec_page
-	bx lr
-	.balign 4096
-
-	.data
-	.balign 4
-sec_marker:
-	.word sec_marker
-	.balign 4096
-page_a:
-	.fill 9, 4, 0
-page_a_marker:
-	.word page_a_marker
-	.balign 4096
+	MMU_PAGES
 
 	.bss
 	.balign 4096

@@ -10,6 +10,7 @@
 
 	.include "lib.inc"
 	.include "mmu.inc"
+	.include "mmu_setup.inc"
 
 	.equ RAM,         0x40000000
 	.equ UART_SEC,    0x09000000
@@ -47,23 +48,11 @@ _start:
 	mov r0, #DACR_VALUE
 	mcr p15, 0, r0, c3, c0, 0
 	TLB_FLUSH_FROM_HYP
-	mrc p15, 0, r0, c1, c0, 0
-	orr r0, r0, #SCTLR_M
-	mcr p15, 0, r0, c1, c0, 0
-	isb
-	MOV32 r0, svc_cases
-	mov r1, #MODE_SVC | PSR_A | PSR_I | PSR_F
-	bl run_guest
-	MOV32 r0, usr_cases
-	mov r1, #MODE_USR | PSR_A | PSR_I | PSR_F
-	bl run_guest
-	MOV32 r0, afe_cases
-	mov r1, #MODE_SVC | PSR_A | PSR_I | PSR_F
-	bl run_guest
-	mrc p15, 0, r0, c1, c0, 0
-	bic r0, r0, #SCTLR_M
-	mcr p15, 0, r0, c1, c0, 0
-	isb
+	MMU_ON
+	RUN_GUEST svc_cases, MODE_SVC
+	RUN_GUEST usr_cases, MODE_USR
+	RUN_GUEST afe_cases, MODE_SVC
+	MMU_OFF
 	b finish
 
 build_tables:
@@ -155,26 +144,7 @@ afe_cases:
 	GUEST_RETURN
 
 	MMU_SUPPORT
-
-@ A page of code that returns the address it runs at.
-	.balign 4096
-exec_page:
-	adr r0, exec_page
-	bx lr
-	.balign 4096
-
-	.data
-	.balign 4
-sec_marker:
-	.word sec_marker
-scratch:
-	.word 0
-	.balign 4096
-page_a:
-	.fill 9, 4, 0
-page_a_marker:
-	.word page_a_marker
-	.balign 4096
+	MMU_PAGES sec_word=scratch
 
 	.bss
 	.balign 16384

@@ -20,6 +20,7 @@
 
 	.include "lib.inc"
 	.include "mmu.inc"
+	.include "mmu_setup.inc"
 
 	.equ RAM,          0x40000000
 	.equ UART_IPA,     0x09000000
@@ -59,6 +60,23 @@
 	.equ G_SEC_RAM,    SD_SECTION | SD_NORMAL | SD_AP_011
 	.equ G_SMALL_RAM,  SD_SMALL + SD_SMALL_NORMAL + SP_AP_011
 
+@ Stage 2 through the table at \root, VTCR = \vtcr, VMID \vmid (VTTBR[55:48]).
+.macro VM_STAGE2 vtcr, root, vmid
+	MOV32 r0, \vtcr
+	mcr p15, 4, r0, c2, c1, 2        @ VTCR
+	MOV32 r0, \root
+	mov r1, #\vmid << 16
+	mcrr p15, 6, r0, r1, c2          @ VTTBR
+.endm
+
+@ Phase A's stage 2 (level-1 root s2_l1, VMID 1) on, HCR.VM set.
+.macro PHASE_A_STAGE2
+	VM_STAGE2 VTCR_A, s2_l1, 1
+	mov r0, #HCR_VM
+	mcr p15, 4, r0, c1, c1, 0
+	TLB_FLUSH_FROM_HYP
+.endm
+
 	.section .text.boot, "ax"
 	.global _start
 _start:
@@ -68,14 +86,7 @@ _start:
 	bl build_guest_s1
 
 	@ Phase A: level-1 root, VMID 1.
-	MOV32 r0, VTCR_A
-	mcr p15, 4, r0, c2, c1, 2        @ VTCR
-	MOV32 r0, s2_l1
-	mov r1, #1 << 16                 @ VMID 1 (VTTBR[55:48])
-	mcrr p15, 6, r0, r1, c2          @ VTTBR
-	mov r0, #HCR_VM
-	mcr p15, 4, r0, c1, c1, 0
-	TLB_FLUSH_FROM_HYP
+	PHASE_A_STAGE2
 	@ Guest stage 1 on.
 	mov r0, #1
 	mcr p15, 0, r0, c2, c0, 2        @ TTBCR.N=1
@@ -86,83 +97,40 @@ _start:
 	MOV32 r0, 0x55555555
 	mcr p15, 0, r0, c3, c0, 0        @ DACR: all client
 	TLB_FLUSH_FROM_HYP
-	mrc p15, 0, r0, c1, c0, 0
-	orr r0, r0, #SCTLR_M
-	mcr p15, 0, r0, c1, c0, 0
-	isb
+	MMU_ON
 view_s1_on:
-	MOV32 r0, cases_s1_on
-	mov r1, #MODE_SVC | PSR_A | PSR_I | PSR_F
-	bl run_guest
+	RUN_GUEST cases_s1_on, MODE_SVC
 	@ HCR.PTW: a stage-1 walk into stage-2 Device memory faults.
 	mov r0, #HCR_VM | HCR_PTW
 	mcr p15, 4, r0, c1, c1, 0
 	TLB_FLUSH_FROM_HYP
-	MOV32 r0, cases_ptw
-	mov r1, #MODE_SVC | PSR_A | PSR_I | PSR_F
-	bl run_guest
+	RUN_GUEST cases_ptw, MODE_SVC
 	mov r0, #HCR_VM
 	mcr p15, 4, r0, c1, c1, 0
-	mrc p15, 0, r0, c1, c0, 0
-	bic r0, r0, #SCTLR_M
-	mcr p15, 0, r0, c1, c0, 0
-	isb
+	MMU_OFF
 
 	@ Phase B: concatenated level-2 root.
 	bl build_stage2_b
-	MOV32 r0, VTCR_B
-	mcr p15, 4, r0, c2, c1, 2
-	MOV32 r0, s2c_root
-	mov r1, #2 << 16                 @ VMID 2
-	mcrr p15, 6, r0, r1, c2
+	VM_STAGE2 VTCR_B, s2c_root, 2
 	TLB_FLUSH_FROM_HYP
 view_concat:
-	MOV32 r0, cases_concat
-	mov r1, #MODE_SVC | PSR_A | PSR_I | PSR_F
-	bl run_guest
+	RUN_GUEST cases_concat, MODE_SVC
 
 	@ Phase C: 40-bit IPA under a long-descriptor guest stage 1.
 	bl build_stage2_c
-	MOV32 r0, VTCR_C
-	mcr p15, 4, r0, c2, c1, 2
-	MOV32 r0, s2w_root
-	mov r1, #3 << 16                 @ VMID 3
-	mcrr p15, 6, r0, r1, c2
-	MOV32 r0, MAIR0_VALUE
-	mcr p15, 0, r0, c10, c2, 0
-	MOV32 r0, TTBCR_EAE              @ T0SZ=0: TTBR0 covers every VA
-	mcr p15, 0, r0, c2, c0, 2
-	MOV32 r0, g_lpae
-	mov r1, #0
-	mcrr p15, 0, r0, r1, c2
+	VM_STAGE2 VTCR_C, s2w_root, 3
+	LPAE_STAGE1 TTBCR_EAE, g_lpae    @ T0SZ=0: TTBR0 covers every VA
 	TLB_FLUSH_FROM_HYP
-	mrc p15, 0, r0, c1, c0, 0
-	orr r0, r0, #SCTLR_M
-	mcr p15, 0, r0, c1, c0, 0
-	isb
+	MMU_ON
 view_ipa40:
-	MOV32 r0, cases_ipa40
-	mov r1, #MODE_SVC | PSR_A | PSR_I | PSR_F
-	bl run_guest
-	mrc p15, 0, r0, c1, c0, 0
-	bic r0, r0, #SCTLR_M
-	mcr p15, 0, r0, c1, c0, 0
+	RUN_GUEST cases_ipa40, MODE_SVC
 	mov r0, #0
-	mcr p15, 0, r0, c2, c0, 2
-	isb
+	mcr p15, 0, r0, c2, c0, 2        @ TTBCR: short descriptors again
+	MMU_OFF
 
 	@ Phase A again, guest stage 1 off: VA = IPA.
-	MOV32 r0, VTCR_A
-	mcr p15, 4, r0, c2, c1, 2        @ VTCR
-	MOV32 r0, s2_l1
-	mov r1, #1 << 16                 @ VMID 1 (VTTBR[55:48])
-	mcrr p15, 6, r0, r1, c2          @ VTTBR
-	mov r0, #HCR_VM
-	mcr p15, 4, r0, c1, c1, 0
-	TLB_FLUSH_FROM_HYP
-	MOV32 r0, cases_s1_off
-	mov r1, #MODE_SVC | PSR_A | PSR_I | PSR_F
-	bl run_guest
+	PHASE_A_STAGE2
+	RUN_GUEST cases_s1_off, MODE_SVC
 	mov r0, #0
 	mcr p15, 4, r0, c1, c1, 0
 	isb
@@ -344,25 +312,7 @@ cases_ipa40:
 	GUEST_RETURN
 
 	MMU_SUPPORT
-
-	.balign 4096
-exec_page:
-	adr r0, exec_page
-	bx lr
-	.balign 4096
-
-	.data
-	.balign 4
-sec_marker:
-	.word sec_marker
-	.balign 4096
-page_a:
-	.fill 9, 4, 0
-page_a_marker:
-	.word page_a_marker
-page_a_scratch:
-	.word 0
-	.balign 4096
+	MMU_PAGES page_word=page_a_scratch
 
 	.bss
 	.balign 16384
