@@ -85,7 +85,7 @@ typedef struct fc_state {
     uint32_t align_size;
     uint32_t align_write;
     uint32_t align_hit;
-    uint32_t align_on;      /* 0: fc_align ignores accesses (the hook stays registered) */
+    uint32_t align_on;      /* 0: fc_align ignores accesses */
     void *align_ctx;                                   /* a uc_context to save into */
     uc_err (*ctx_save)(uc_engine *uc, void *context);  /* uc_context_save */
 } fc_state;
@@ -229,9 +229,9 @@ void fc_code(uc_engine *uc, uint64_t address, uint32_t size, void *user_data)
  * (unicorn makes none): while align_on, the first misaligned access saves the CPU
  * context and stops, so the machine can undo the access and take the alignment fault.
  * In C because a hypervisor that sets HSCTLR.A runs every one of its accesses through
- * here; switched by align_on rather than added and deleted, because every change of
- * hooks costs unicorn a flush of its translated code, and a hypervisor that sets
- * HSCTLR.A but not its guest's SCTLR.A would pay that at every world switch.
+ * here. The machine removes it while the regime it runs in checks nothing: as long
+ * as any memory hook exists unicorn translates every load and store to its slow path,
+ * so a hypervisor's guests would pay for the hypervisor's HSCTLR.A.
  */
 void fc_align(uc_engine *uc, int type, uint64_t address, int size, int64_t value, void *user_data)
 {

@@ -120,6 +120,13 @@ def add_native_hook(uc: Uc, kind: int, fn: object, state: ctypes.Structure,
     return handle.value
 
 
+def _hook_del(uc: Uc, handle: int) -> None:
+    """Delete a hook added with ``add_native_hook``."""
+    err = _uclib().uc_hook_del(uc._uch, ctypes.c_size_t(handle))
+    if err != 0:
+        raise UcError(err)
+
+
 def _vmem_read_fn() -> Optional[Callable[..., int]]:
     """``uc_vmem_read`` with its own prototype (the binding does not wrap it)."""
     lib = _uclib()
@@ -526,14 +533,18 @@ class BlockCounter:
 
     def align_check(self, ctx: Optional[object]) -> bool:
         """Check every memory access for alignment in C (``ctx``: a UcContext to save the
-        state before the first misaligned one into), or stop checking (None). The hook,
-        once added, stays (see fc_align). False when there is no C helper: the caller
-        then checks in Python."""
+        state before the first misaligned one into), or stop checking (None), which
+        removes the hook: while any memory hook exists, unicorn translates every load and
+        store to its slow path. False when there is no C helper: the caller then checks
+        in Python."""
         if self._lib is None:
             return False
         st = self._st
         if ctx is None:
             st.align_on = 0
+            if self._align_handle is not None:
+                _hook_del(self.uc, self._align_handle)
+                self._align_handle = None
             return True
         st.align_ctx = ctx.context.value  # type: ignore[attr-defined]
         st.ctx_save = ctypes.cast(_uclib().uc_context_save, ctypes.c_void_p).value
@@ -564,9 +575,7 @@ class BlockCounter:
         if self._handle is None:
             return
         if self._lib is not None:
-            err = _uclib().uc_hook_del(self.uc._uch, ctypes.c_size_t(self._handle))
-            if err != 0:
-                raise UcError(err)
+            _hook_del(self.uc, self._handle)
         else:
             self.uc.hook_del(self._handle)
         self._handle = None

@@ -16,7 +16,7 @@ import time
 import zlib
 from dataclasses import dataclass
 from functools import partial
-from typing import Callable, Dict, List, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Set, Tuple
 
 from unicorn import (UC_ERR_EXCEPTION, UC_ERR_FETCH_UNMAPPED, UC_ERR_READ_UNMAPPED,
                      UC_ERR_WRITE_UNMAPPED, UC_HOOK_CODE, UC_HOOK_INSN_INVALID, UC_HOOK_INTR,
@@ -142,6 +142,7 @@ class Machine:
         self.watchpoints: Dict[Tuple[int, int, str], int] = {}
         self._watch_hit: Optional[tuple] = None
         self._align_hook: Optional[int] = None
+        self._ran_unchecked: Set[bool] = set()     # regimes (Hyp or not) run with no alignment hook
         self._fpexc_saved: Optional[int] = None
         self._align_fault: Optional[tuple] = None
         self._align_ctx: Optional[object] = None
@@ -774,6 +775,11 @@ class Machine:
         if want is None:
             want = self._align_needed(self.cpu.mode)
         if want and self._align_hook is None:
+            if (self.cpu.mode == HYP) in self._ran_unchecked:
+                # blocks translated while no memory hook existed access memory on unicorn's
+                # fast path, past any hook added later: translate this regime's code again
+                self.uc.ctl_flush_tb()
+                self._ran_unchecked.clear()
             if self._align_ctx is None:
                 self._align_ctx = self.uc.context_save()
             native = getattr(self.counter, "align_check", None)
@@ -861,6 +867,8 @@ class Machine:
         self.counter.deadline = 1 << 62
         self.uc.reg_write(UC_ARM_REG_ESR, ESR_SENTINEL)
         self._update_alignment_check()
+        if self._align_hook is None:
+            self._ran_unchecked.add(cpu.mode == HYP)
         if self._ran_free:
             # Blocks translated by a free run carry no instruction-count check, and a
             # chained loop among them would never honour count=1: translate afresh.
@@ -948,6 +956,8 @@ class Machine:
             self.counter.watch_cpsr(0, 0)
         cpu.write_id(UC_ARM_REG_ESR, ESR_SENTINEL)
         self._update_alignment_check(bool((hsctlr if (cpsr & MODE_MASK) == HYP else sctlr) & 2))
+        if self._align_hook is None:
+            self._ran_unchecked.add((cpsr & MODE_MASK) == HYP)
         begin = pc | int(bool(cpsr & CPSR_T))
         self._unmapped = None
         self.mmu.pending = None

@@ -77,7 +77,8 @@ MACHINE_CONTROL = ("image", "ram_size", "reset_mode", "deterministic", "breakpoi
                    "watchpoints", "on_exit", "on_eret", "devices", "timer", "gic", "_inputs",
                    "input_sources", "_t0", "_taken", "_ran_free", "_unmapped", "_bp_skip",
                    "_stop", "_external_stop", "_watch_hit", "_align_hook", "_align_fault",
-                   "_align_ctx", "_scanned", "_hyp_text", "_parked_breakpoints")
+                   "_align_ctx", "_scanned", "_hyp_text", "_parked_breakpoints",
+                   "_ran_unchecked")
 
 
 class NotData(Exception):
