@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 from typing import List, Optional
 
 EXIT_FAULT = 2
 EXIT_USAGE = 64
+EXIT_INTERRUPTED = 130          # 128 + SIGINT, as a shell reports a process Ctrl-C ended
 
 
 def _int(text: str) -> int:
@@ -87,6 +89,14 @@ def _image_path(args: argparse.Namespace) -> str:
     return path
 
 
+def _stop_on_interrupt(machine: object) -> None:
+    """Ctrl-C stops the run between two slices, so that a hung guest is reported like any
+    other stop: where the CPU is and what the console printed last."""
+    def handler(signum: int, frame: object) -> None:
+        machine.request_stop()  # type: ignore[attr-defined]
+    signal.signal(signal.SIGINT, handler)
+
+
 def _fail(message: str, status: int = EXIT_FAULT) -> int:
     print(f"hypdbg: {message}", file=sys.stderr)
     return status
@@ -145,6 +155,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                 stop = rec.run(args.max_insns)
                 rec.finish(args.record, stop)
             else:
+                _stop_on_interrupt(board.machine)
                 stop = board.run(max_insns=args.max_insns)
                 while stop.kind == "reset" and not args.no_reboot:
                     board.machine.reset()             # PSCI SYSTEM_RESET reboots, as QEMU does
@@ -166,6 +177,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         return _fail(f"stopped: {stop.message} ({where})")
     if stop.kind == "reset":
         return _fail(f"the machine asked for a reset ({where}); not rebooting")
+    if stop.kind == "interrupted":
+        return _fail(f"interrupted ({where})", EXIT_INTERRUPTED)
     return _fail(f"stopped: {stop.message} ({where})")
 
 

@@ -44,3 +44,45 @@ def test_jump_to_unmapped_memory_is_explained_with_the_console_tail():
     assert "JUMPING" in res.stdout
     assert "last console lines: JUMPING" in line              # where it was when it went wild
     assert "stopped:" in line
+
+
+HANG = r"""
+    .global _start
+_start:
+    ldr r1, =0x09000000          @ PL011 UARTDR
+    adr r2, msg
+1:  ldrb r0, [r2], #1
+    cmp r0, #0
+    strne r0, [r1]
+    bne 1b
+hang:
+    b hang
+msg:
+    .asciz "HANGING NOW\n"
+"""
+
+
+def test_hung_guest_interrupted_with_ctrl_c_is_explained(tmp_path):
+    """Ctrl-C on ``hypdbg run`` ends a guest that spins for ever with the same report as any
+    other stop: the PC it spins at and the console's last lines; status 130 (128 + SIGINT)."""
+    import signal
+    import time
+
+    from tests.asmutil import link_flat
+    from tests.imagebuild import symbols
+    elf = link_flat(tmp_path, "hang", HANG)
+    proc = subprocess.Popen([sys.executable, "-m", "hypdbg.cli", "run", str(elf)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True)
+    try:
+        assert proc.stdout.readline() == "HANGING NOW\n"
+        time.sleep(0.5)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    res = subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+    line = _one_error_line(res)
+    assert res.returncode == 130
+    assert line.startswith("hypdbg: interrupted (PC ")
+    assert f"PC {symbols(elf)['hang']:#010x}" in line
+    assert "last console lines: HANGING NOW" in line
