@@ -249,7 +249,8 @@ class Machine:
     @property
     def vtime(self) -> int:
         """Virtual time in instruction units: retired instructions plus those skipped while
-        idle; with ``--fast``, elapsed host time at the counter frequency instead."""
+        idle; with ``--fast``, elapsed host nanoseconds instead (one unit per nanosecond,
+        ``INSN_HZ``)."""
         if not self.deterministic:
             return (time.perf_counter_ns() - self._t0) * INSN_HZ // 1_000_000_000
         return self.counter.count + self.idle_insns
@@ -769,8 +770,9 @@ class Machine:
         self._request_stop(Stop("watchpoint", data_addr=address, watch_kind=kind))
 
     def _update_alignment_check(self, want: Optional[bool] = None) -> None:
-        """SCTLR.A / HSCTLR.A: unicorn checks no alignment, so while either is set a memory
-        hook checks every access (B3.12.8); it is removed again when both are clear.
+        """SCTLR.A / HSCTLR.A: unicorn checks no alignment, so while the regime that runs
+        sets its bit a memory hook checks every access (B3.12.8); it is removed while that
+        regime checks nothing, since any memory hook puts every access on unicorn's slow path.
         ``want``: whether the current regime checks, if the caller has read it."""
         if want is None:
             want = self._align_needed(self.cpu.mode)
