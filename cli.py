@@ -40,7 +40,9 @@ def _add_machine_options(p: argparse.ArgumentParser) -> None:
                    help="guest-loader,addr=ADDR,kernel=FILE|initrd=FILE[,bootargs=...]")
     p.add_argument("-no-reboot", dest="no_reboot", action="store_true",
                    help="exit on a reset request instead of restarting")
-    p.add_argument("--serial", default="stdio", help="UART backend: stdio, tcp:PORT or none")
+    p.add_argument("--serial", default=None,
+                   help="UART backend: stdio, tcp:PORT or none (run: stdio by default; serve: "
+                        "output only unless --serial is given)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -146,12 +148,12 @@ def cmd_run(args: argparse.Namespace) -> int:
             image = _image_path(args)
             board = build_board(image, ram_mb=args.mem, load_addr=args.load_addr,
                                 reset_mode=args.reset_mode, deterministic=not args.fast,
-                                serial="none" if args.record else args.serial,
+                                serial="none" if args.record else args.serial or "stdio",
                                 image=boot_image(args, image))
             if args.record:
                 rec = Recorder(board.machine, image, {"ram_mb": args.mem, "load_addr": args.load_addr,
                                                       "reset_mode": args.reset_mode}, uart=board.uart)
-                connect_serial(board, args.serial)
+                connect_serial(board, args.serial or "stdio")
                 stop = rec.run(args.max_insns)
                 rec.finish(args.record, stop)
             else:

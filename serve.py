@@ -33,14 +33,15 @@ def _serve(image: str, args: argparse.Namespace, banner: str = "") -> int:
                                 load_addr=getattr(args, "load_addr", None),
                                 reset_mode=getattr(args, "reset_mode", "hyp"),
                                 deterministic=not fast,
-                                serial=getattr(args, "serial", "stdio"), uart_out=out, image=prepared)
+                                serial=getattr(args, "serial", None) or "stdio", uart_out=out,
+                                image=prepared)
             keep = not getattr(args, "no_history", False) and not fast
             tt = TimeTravel(board.machine) if keep else None
-            serial = getattr(args, "serial", "stdio")
-            if serial == "stdio" and not stdio:
-                # the terminal types into the UART, as QEMU's -serial stdio does beside -gdb;
-                # with --stdio, standard input carries the remote protocol instead
-                connect_serial(board, serial)
+            if getattr(args, "serial", None) == "stdio" and not stdio:
+                # asked for: the terminal types into the UART, as QEMU's -serial stdio does
+                # beside -gdb. Not by default: the TUI and `hypdbg gdb` start the stub with a
+                # standard input that is not the guest's (a watch pipe, GDB's terminal)
+                connect_serial(board, "stdio")
     except (ImageError, BoardError, RecordError, ValueError, OSError) as e:
         print(f"hypdbg: {e}", file=sys.stderr)
         return 2

@@ -3,8 +3,9 @@
 The TUI holds the write end of this process's stdin and never writes to it.
 When the TUI ends in any way (quit, a crash, SIGKILL, its terminal closing),
 the pipe closes and the stub exits, so no orphaned stub keeps its port.
-``serve`` itself never reads stdin (its UART output goes to stdout, and
-input only comes from ``--stdio`` or a TCP serial port).
+``serve`` reads stdin only when given ``--serial stdio`` or ``--stdio``, which
+the TUI does not pass (its UART output goes to stdout, input can come from a
+TCP serial port).
 """
 from __future__ import annotations
 
