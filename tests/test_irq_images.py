@@ -493,10 +493,10 @@ def test_uart_echo_late_input(runner: str) -> None:
 
 
 def test_uart_echo_typed_while_served() -> None:
-    """``hypdbg serve --serial stdio`` reads the terminal into the UART as QEMU's ``-serial stdio`` does beside
-    ``-gdb``: lines typed while GDB has the machine running are echoed, the second one after
-    the image waits in WFI for the receive interrupt (DDI 0183, UARTRXINTR), and the image
-    powers off, which GDB reports as the program's normal exit."""
+    """``hypdbg serve --serial stdio`` reads the terminal into the UART as QEMU's ``-serial
+    stdio`` does beside ``-gdb``: lines typed while GDB has the machine running are echoed,
+    the second one after the image waits in WFI for the receive interrupt (DDI 0183,
+    UARTRXINTR), and the image powers off, which GDB reports as the program's normal exit."""
     from hypdbg.testing import HypSession, find_gdb
     if find_gdb() is None:
         pytest.skip("no gdb-multiarch")
