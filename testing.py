@@ -21,6 +21,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Callable, Dict, Iterator, List, Optional, Sequence
@@ -118,6 +119,22 @@ class HypSession:
 
     def stepi(self) -> Stop:
         return self._run("-exec-step-instruction")
+
+    def read_uart(self, out: bytearray) -> threading.Thread:
+        """Append what the machine's UART prints (the server's standard output) to ``out``
+        from a started daemon thread, which also keeps the server from blocking on it."""
+        def drain() -> None:
+            stream = self.server.stdout
+            assert stream is not None
+            while True:
+                chunk = stream.read1(65536)  # type: ignore[attr-defined]
+                if not chunk:
+                    return
+                out.extend(chunk)
+
+        reader = threading.Thread(target=drain, daemon=True)
+        reader.start()
+        return reader
 
     def type(self, data: bytes) -> None:
         """Send ``data`` to the UART (a session started with ``uart_input``)."""

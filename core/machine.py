@@ -298,17 +298,19 @@ class Machine:
             # Taken to PL1, the world stays where it is and stays live: its saved context
             # is read only once it has left, and leaving (to Hyp) saves it again.
             return
-        mode = cpsr & MODE_MASK
-        left = HYPERVISOR if mode == HYP else world_outside_hyp(entry.hcr, entry.vttbr)
-        self._save_context(left, exc.ret, cpsr)
+        self._save_context(self._world_left(cpsr & MODE_MASK), exc.ret, cpsr)
+
+    def _world_left(self, from_mode: int) -> WorldKey:
+        """The world an exception being taken to Hyp leaves, from the HCR and VTTBR that
+        the entry read."""
+        if from_mode == HYP:
+            return HYPERVISOR
+        return world_outside_hyp(self.entry.hcr, self.entry.vttbr)
 
     def _after_exception(self, entry: Entry) -> None:
         if not entry.to_hyp:
             return
-        if entry.from_mode == HYP:
-            left = HYPERVISOR
-        else:
-            left = world_outside_hyp(self.entry.hcr, self.entry.vttbr)
+        left = self._world_left(entry.from_mode)
         exc = entry.exc
         kind = exc.kind
         if kind == "irq" or kind == "fiq":
@@ -769,15 +771,18 @@ class Machine:
         self._watch_hit = (self.uc.context_save(), pc, address, old, self.counter.retired(pc))
         self._request_stop(Stop("watchpoint", data_addr=address, watch_kind=kind))
 
-    def _update_alignment_check(self, want: Optional[bool] = None) -> None:
+    def _update_alignment_check(self, want: Optional[bool] = None, hyp: Optional[bool] = None) -> None:
         """SCTLR.A / HSCTLR.A: unicorn checks no alignment, so while the regime that runs
         sets its bit a memory hook checks every access (B3.12.8); it is removed while that
         regime checks nothing, since any memory hook puts every access on unicorn's slow path.
-        ``want``: whether the current regime checks, if the caller has read it."""
+        ``want``: whether the current regime checks, and ``hyp``: whether it is Hyp's, if the
+        caller has read them. The code about to run unchecked is remembered by regime."""
+        if hyp is None:
+            hyp = self.cpu.mode == HYP
         if want is None:
-            want = self._align_needed(self.cpu.mode)
+            want = self._align_needed(HYP if hyp else SVC)
         if want and self._align_hook is None:
-            if (self.cpu.mode == HYP) in self._ran_unchecked:
+            if hyp in self._ran_unchecked:
                 # blocks translated while no memory hook existed access memory on unicorn's
                 # fast path, past any hook added later: translate this regime's code again
                 self.uc.ctl_flush_tb()
@@ -789,8 +794,8 @@ class Machine:
                 self._align_hook = NATIVE_HOOK      # checked in C: a hypervisor may set HSCTLR.A
             else:
                 self._align_hook = self.uc.hook_add(UC_HOOK_MEM_READ | UC_HOOK_MEM_WRITE, self._on_align)
-            self._track_pc(self.cpu.mode == HYP)
-        elif want and self.cpu.mode == HYP:
+            self._track_pc(hyp)
+        elif want and hyp:
             self._track_pc(True)            # Hyp may have fetched new code since
         elif not want and self._align_hook is not None:
             if self._align_hook == NATIVE_HOOK:
@@ -799,6 +804,8 @@ class Machine:
                 self.uc.hook_del(self._align_hook)
             self._align_hook = None
             self._track_pc()
+        if self._align_hook is None:
+            self._ran_unchecked.add(hyp)
 
     def _native_align_hit(self) -> None:
         """Move a misaligned access the C hook caught into ``_align_fault``."""
@@ -869,8 +876,6 @@ class Machine:
         self.counter.deadline = 1 << 62
         self.uc.reg_write(UC_ARM_REG_ESR, ESR_SENTINEL)
         self._update_alignment_check()
-        if self._align_hook is None:
-            self._ran_unchecked.add(cpu.mode == HYP)
         if self._ran_free:
             # Blocks translated by a free run carry no instruction-count check, and a
             # chained loop among them would never honour count=1: translate afresh.
@@ -957,9 +962,8 @@ class Machine:
         else:
             self.counter.watch_cpsr(0, 0)
         cpu.write_id(UC_ARM_REG_ESR, ESR_SENTINEL)
-        self._update_alignment_check(bool((hsctlr if (cpsr & MODE_MASK) == HYP else sctlr) & 2))
-        if self._align_hook is None:
-            self._ran_unchecked.add((cpsr & MODE_MASK) == HYP)
+        hyp = (cpsr & MODE_MASK) == HYP
+        self._update_alignment_check(bool((hsctlr if hyp else sctlr) & 2), hyp)
         begin = pc | int(bool(cpsr & CPSR_T))
         self._unmapped = None
         self.mmu.pending = None
@@ -1159,15 +1163,15 @@ class Machine:
         """A timer register was written by an intercepted instruction, its outputs pushed
         already: the running slice must also end by the timer's next deadline, which may
         now come sooner (a later one only costs a stop where the old one was)."""
-        timer = self.timer
-        if self.deterministic and timer is not None:
-            ticks = timer.next_deadline()
-            if ticks is not None:
-                counter = self.counter
-                nxt = ticks * INSNS_PER_TICK - self.idle_insns
-                deadline = counter.deadline
-                if nxt < deadline:
-                    counter.deadline = min(deadline, max(counter.count, nxt))
+        if not self.deterministic:
+            return
+        nxt = self._next_timer_insns()
+        if nxt is not None:
+            nxt -= self.idle_insns
+            counter = self.counter
+            deadline = counter.deadline
+            if nxt < deadline:
+                counter.deadline = min(deadline, max(counter.count, nxt))
 
     def _masked_pending(self, hcr: Optional[int] = None) -> bool:
         """An interrupt or virtual abort is pending but masked where the CPU is now

@@ -26,7 +26,6 @@ from __future__ import annotations
 import difflib
 import re
 import subprocess
-import threading
 import time
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
@@ -503,8 +502,7 @@ def test_uart_echo_typed_while_served() -> None:
     first, second = b"early line\n", b"late\n"
     out = bytearray()
     with HypSession(str(elf_of("uart_echo")), timeout=HYPDBG_TIMEOUT, uart_input=True) as s:
-        reader = threading.Thread(target=lambda: _drain(s.server.stdout, out), daemon=True)
-        reader.start()
+        reader = s.read_uart(out)
         s.mi("-exec-continue")
         s.type(first)
         time.sleep(LATE_PAUSE)
@@ -516,14 +514,6 @@ def test_uart_echo_typed_while_served() -> None:
             reader.join(timeout=0.1)
     assert stop.reason == "exited-normally", stop
     assert out.decode().replace("\r\n", "\n") == echo_transcript(first, second)
-
-
-def _drain(stream: Any, out: bytearray) -> None:
-    while True:
-        chunk = stream.read1(65536)
-        if not chunk:
-            return
-        out += chunk
 
 
 _EXIT = re.compile(r"^\[(\d+)\] hyp exit: (.*)$")

@@ -11,7 +11,6 @@ machine off (PSCI SYSTEM_OFF), which GDB sees as the end of the program.
 """
 from __future__ import annotations
 
-import threading
 
 import pytest
 
@@ -35,8 +34,7 @@ def test_xen_dom0_hypercall_and_shell() -> None:
             "-device", f"guest-loader,addr=0x47000000,initrd={cache / 'initrd.gz'}"]
     s = HypSession(str(cache / "xen"), timeout=900, serve_args=args, symbols=False, uart_input=True)
     console = bytearray()
-    reader = threading.Thread(target=lambda: _drain(s, console), daemon=True)
-    reader.start()
+    reader = s.read_uart(console)
     try:
         s.catch("hvc", hex(XEN_HVC_IMM))
         stop = s.cont()
@@ -71,14 +69,3 @@ def test_xen_dom0_hypercall_and_shell() -> None:
         assert halted in console, console[-2000:].decode(errors="replace")
     finally:
         s.close()
-
-
-def _drain(s: HypSession, out: bytearray) -> None:
-    """Keep reading the served machine's UART (its standard output) so it never blocks."""
-    stream = s.server.stdout
-    while True:
-        chunk = stream.read1(65536)
-        if not chunk:
-            return
-        out += chunk
-
