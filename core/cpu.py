@@ -9,16 +9,15 @@ context (its offset is found once per process by experiment, not assumed).
 from __future__ import annotations
 
 import ctypes
-import struct
-from functools import lru_cache
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
-from unicorn import Uc, UC_ARCH_ARM, UC_MODE_ARM, UcError
+from unicorn import UcError
 from unicorn.unicorn import UcContext
 from unicorn import arm_const as A
 from unicorn.unicorn_py3.unicorn import uclib
 
-from . import cp15
+from . import cp15, ucprobe
+from .ucprobe import SCR_NS_HCE
 
 # CPSR fields (ARM ARM B1.3.3).
 MODE_MASK = 0x1F
@@ -38,66 +37,7 @@ GPR_IDS = (A.UC_ARM_REG_R0, A.UC_ARM_REG_R1, A.UC_ARM_REG_R2, A.UC_ARM_REG_R3,
            A.UC_ARM_REG_R8, A.UC_ARM_REG_R9, A.UC_ARM_REG_R10, A.UC_ARM_REG_R11,
            A.UC_ARM_REG_R12, A.UC_ARM_REG_SP, A.UC_ARM_REG_LR, A.UC_ARM_REG_PC)
 
-SCR_NS_HCE = 0x101  # SCR.NS | SCR.HCE: Non-secure, HVC enabled (DESIGN.md)
 NSACR_CP10_CP11 = 0xC00
-
-
-def _new_uc() -> Uc:
-    uc = Uc(UC_ARCH_ARM, UC_MODE_ARM)
-    uc.ctl_set_cpu_model(A.UC_CPU_ARM_CORTEX_A15)
-    return uc
-
-
-@lru_cache(maxsize=None)
-def elr_hyp_offset() -> int:
-    """Byte offset of ELR_hyp inside unicorn's saved CPU context.
-
-    Found by executing ``msr ELR_hyp, r0`` twice with two marker values in a
-    scratch CPU and looking for the one offset that followed both.
-    """
-    uc = _new_uc()
-    base = 0x1000
-    uc.mem_map(base, 0x1000)
-    # msr ELR_hyp, r0 ; msr ELR_hyp, r1
-    uc.mem_write(base, struct.pack("<II", 0xE12EF300, 0xE12EF301))
-    uc.reg_write(A.UC_ARM_REG_CP_REG, (15, 0, 0, 1, 1, 0, 0, SCR_NS_HCE))
-    uc.reg_write(A.UC_ARM_REG_CPSR, 0x1D0)
-    uc.reg_write(A.UC_ARM_REG_CPSR, 0x1DA)
-    markers = (0x5A17C0DE, 0x0BADF00D)
-    uc.reg_write(A.UC_ARM_REG_R0, markers[0])
-    uc.reg_write(A.UC_ARM_REG_R1, markers[1])
-    uc.emu_start(base, 0, count=1)
-    first = bytes(uc.context_save())
-    uc.emu_start(base + 4, 0, count=1)
-    second = bytes(uc.context_save())
-    m0, m1 = (struct.pack("<I", m) for m in markers)
-    for off in range(0, len(first) - 3, 4):
-        if first[off:off + 4] == m0 and second[off:off + 4] == m1:
-            return off
-    raise RuntimeError("unicorn: ELR_hyp not found in the CPU context")
-
-
-@lru_cache(maxsize=None)
-def mode_offsets() -> Tuple[int, ...]:
-    """Byte offsets of the words of unicorn's saved CPU context whose low five bits are
-    the current mode (CPSR.M as the CPU keeps it), found once per process by switching a
-    scratch CPU through every mode: an exception entry that saves a context anyway checks
-    there that the switch took."""
-    uc = _new_uc()
-    uc.reg_write(A.UC_ARM_REG_CP_REG, (15, 0, 0, 1, 1, 0, 0, SCR_NS_HCE))
-    found: Optional[set] = None
-    for mode in (SVC, IRQ, ABT, UND, FIQ, SYS, USR, HYP, SVC):
-        uc.reg_write(A.UC_ARM_REG_CPSR, 0x1D0)               # any mode from User (DESIGN.md)
-        uc.reg_write(A.UC_ARM_REG_CPSR, 0x1C0 | mode)
-        if uc.reg_read(A.UC_ARM_REG_CPSR) & MODE_MASK != mode:
-            raise RuntimeError(f"unicorn: cannot switch a scratch CPU to mode {mode:#x}")
-        raw = bytes(uc.context_save())
-        here = {off for off in range(0, len(raw) - 3, 4)
-                if struct.unpack_from("<I", raw, off)[0] & MODE_MASK == mode}
-        found = here if found is None else found & here
-    if not found:
-        raise RuntimeError("unicorn: the mode is not found in the CPU context")
-    return tuple(sorted(found))
 
 
 class _CpReg(ctypes.Structure):
@@ -178,7 +118,7 @@ class Cpu:
     """
 
     def __init__(self) -> None:
-        self.uc = _new_uc()
+        self.uc = ucprobe.new_uc()
         self._uch = self.uc._uch
         self._read = uclib.uc_reg_read
         self._write = uclib.uc_reg_write
@@ -188,13 +128,14 @@ class Cpu:
         self._u64_ref = ctypes.byref(self._u64)
         self._cp: Dict[str, Tuple[_CpReg, object]] = {}
         self._batches: Dict[Tuple[RegName, ...], RegBatch] = {}
-        self._elr_off = elr_hyp_offset()
+        layout = ucprobe.layout()
+        self._elr_off = layout.elr_hyp
         self._ctx = self.uc.context_save()
         self._ctx_save = uclib.uc_context_save
         self._ctx_restore = uclib.uc_context_restore
         self._ctx_elr = ctypes.c_uint32.from_address(self._ctx.context.value + self._elr_off)
         self._ctx_modes = [ctypes.c_uint32.from_address(self._ctx.context.value + off)
-                           for off in mode_offsets()]
+                           for off in layout.mode_words]
         self.uc.reg_write(A.UC_ARM_REG_CP_REG, (15, 0, 0, 1, 1, 0, 0, SCR_NS_HCE))
         # No exit address: emu_start's ``until`` would otherwise be translated like any code
         # page, and fault under an MMU that does not map it.

@@ -48,19 +48,15 @@ import bisect
 import copy
 import dataclasses
 import enum
-import struct
-import time
 import weakref
 from collections import deque
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any, Dict, Iterable, List, Optional, Set, Tuple
 
-from unicorn import UC_ARCH_ARM, UC_MODE_ARM, Uc, UcError
-from unicorn import arm_const as A
+from unicorn import UcError
 from unicorn.unicorn import UcContext
 
-from .cpu import SCR_NS_HCE
+from . import ucprobe
 from .machine import RAM_BASE, UNTIL, Machine
 from .worlds import ExitRecord, Worlds
 
@@ -129,67 +125,11 @@ def is_data(value: Any) -> bool:
     return True
 
 
-def _state_of(ctx: UcContext) -> bytes:
-    """The CPU state in a saved context, without unicorn's header (which holds host
-    pointers); the header's first word is the size of that state."""
-    raw = bytes(ctx)
-    size = int.from_bytes(raw[:8], "little")
-    return raw[len(raw) - size:]
-
-
-@lru_cache(maxsize=None)
-def unstable_words() -> Tuple[int, ...]:
-    """Byte offsets of the words of the CPU state that two runs to the same state may
-    leave different: not state of the emulated CPU.
-
-    Three are known: QEMU's PMU cycle-counter baseline, refreshed from the host
-    clock at every exception-level change (counter enabled or not); the AArch64 PC,
-    which unicorn sets to where ``emu_start`` began; and QEMU's report of the last
-    exception raised (syndrome, fault status, address, target EL: 24 bytes), which
-    unicorn hands to its hooks and the machine resets before every slice. The first
-    two are found by running ``msr ELR_hyp, r0; eret; nop; nop`` in a scratch CPU
-    from one saved state a few ms apart, and from two start addresses to the same
-    end, keeping the words that differ and the other half of their 64-bit fields;
-    the report, by writing the syndrome (unicorn's ESR register).
-    """
-    uc = Uc(UC_ARCH_ARM, UC_MODE_ARM)
-    uc.ctl_set_cpu_model(A.UC_CPU_ARM_CORTEX_A15)
-    base = 0x1000
-    uc.mem_map(base, 0x1000)
-    uc.mem_write(base, struct.pack("<IIII", 0xE12EF300, 0xE160006E, 0xE320F000, 0xE320F000))
-    uc.reg_write(A.UC_ARM_REG_CP_REG, (15, 0, 0, 1, 1, 0, 0, SCR_NS_HCE))
-    uc.reg_write(A.UC_ARM_REG_CPSR, 0x1D0)
-    uc.reg_write(A.UC_ARM_REG_CPSR, 0x1DA)
-    uc.reg_write(A.UC_ARM_REG_SPSR, 0x1DA)
-    uc.reg_write(A.UC_ARM_REG_R0, base + 8)
-    start = uc.context_save()
-    states = []
-    for _ in range(3):
-        uc.context_restore(start)
-        uc.emu_start(base, 0, count=3)
-        states.append(_state_of(uc.context_save()))
-        time.sleep(0.002)
-    uc.context_restore(start)
-    uc.emu_start(base, 0, count=2)
-    uc.emu_start(base + 8, 0, count=1)
-    states.append(_state_of(uc.context_save()))
-    words = {off for off in range(0, len(states[0]), 4)
-             if len({st[off:off + 4] for st in states}) > 1}
-    words |= {off ^ 4 for off in words}      # 64-bit fields: the high word changes too
-    before = _state_of(uc.context_save())
-    uc.reg_write(A.UC_ARM_REG_ESR, 0x5A5A5A5A)
-    after = _state_of(uc.context_save())
-    for off in range(0, len(before), 4):
-        if before[off:off + 4] != after[off:off + 4]:
-            words |= set(range(off, off + 24, 4))
-    return tuple(sorted(words))
-
-
 def context_data(ctx: UcContext) -> bytes:
     """The CPU state in a saved context, comparable between runs: without unicorn's
     header, and with ``unstable_words`` zeroed."""
-    state = bytearray(_state_of(ctx))
-    for off in unstable_words():
+    state = bytearray(ucprobe.state_of(bytes(ctx)))
+    for off in ucprobe.layout().unstable_words:
         state[off:off + 4] = bytes(4)
     return bytes(state)
 
