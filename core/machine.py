@@ -951,6 +951,8 @@ class Machine:
                 deadline = min(deadline, icount + FAST_SLICE)
             self.counter.deadline = deadline
             self._slice()
+            if self.tlb_cache.thrashed(self.icount - icount):
+                self.uc.ctl(UC_CTL_TLB_FLUSH, UC_CTL_IO_WRITE)
 
     def _slice(self) -> None:
         cpu = self.cpu

@@ -45,6 +45,16 @@ def regime_class(mode: int) -> int:
     return REGIME_HYP if mode == _HYP else REGIME_PL0 if mode == _USR else REGIME_PL1
 
 
+GROW_MIN_FILLS = 1024
+"""Fills in one slice below which unicorn's TLB is not worth emptying to let it grow."""
+GROW_INSNS_PER_FILL = 1000
+"""A slice with a fill per this many instructions or more may be thrashing the TLB."""
+TLB_ENTRIES = 256
+"""unicorn's TLB entries per regime until it first resizes (QEMU's CPU_TLB_DYN_DEFAULT_BITS)."""
+TLB_MAX_ENTRIES = 1 << 22
+"""Its largest size for a 32-bit guest with 1 KiB pages (CPU_TLB_DYN_MAX_BITS)."""
+
+
 class TlbCache:
     """The C fill hook and its table for one ``Uc`` (inert without the C helper).
 
@@ -61,6 +71,9 @@ class TlbCache:
         self._st = _State()
         self._st.gen = 1
         self._ptr = ctypes.byref(self._st)
+        self._slice_mark = 0          # fills when the last slice began
+        self._flush_mark = 0          # fills when unicorn's TLB was last emptied
+        self._entries = TLB_ENTRIES   # what unicorn's TLB has likely grown to
         if lib is None:
             return
         lib.tc_insert.argtypes = [ctypes.c_void_p, ctypes.c_uint32, ctypes.c_uint32, ctypes.c_uint64,
@@ -88,11 +101,37 @@ class TlbCache:
         """Forget every translation (with unicorn's TLB)."""
         if self._lib is not None:
             self._flush(self._ptr)
+            self._flush_mark = self._st.hits + self._st.misses
 
     def invalidate_page(self, va: int) -> None:
         """Forget the 4 KiB page holding ``va`` in every regime (TLB invalidate by address)."""
         if self._lib is not None:
             self._invalidate(self._ptr, va & 0xFFFFFFFF)
+
+    def thrashed(self, insns: int) -> bool:
+        """True if unicorn's TLB should be emptied so that it can grow: since it was last
+        emptied it missed more than twice over the entries it likely has, and over the
+        ``insns`` run since the last call at least once per ``GROW_INSNS_PER_FILL``
+        instructions (and ``GROW_MIN_FILLS`` times).
+
+        unicorn sizes its TLB as QEMU does, by the use it saw, but only when it is
+        flushed: code that flushes nothing (a bare-metal loop over 4 MiB, which is 4096
+        of unicorn's 1 KiB pages) keeps 256 entries per regime and misses on every page,
+        each miss also sending the page's first store down the slow path. Emptying the
+        TLB (not this cache, whose entries stay valid) lets it double. The refills that
+        follow are not thrashing, hence the count against the likely size. Without the
+        C helper nothing is counted.
+        """
+        st = self._st
+        fills = st.hits + st.misses
+        in_slice = fills - self._slice_mark
+        self._slice_mark = fills
+        if fills - self._flush_mark <= 2 * self._entries or in_slice < GROW_MIN_FILLS \
+                or in_slice * GROW_INSNS_PER_FILL < insns:
+            return False
+        self._flush_mark = fills
+        self._entries = min(self._entries * 2, TLB_MAX_ENTRIES)
+        return True
 
     @property
     def stats(self) -> Dict[str, int]:
