@@ -60,7 +60,7 @@ HCR_TGE = 1 << 27
 WATCHED_PSR = 0x1DF               # CPSR A, I, F and M: what decides whether an interrupt is taken
 NATIVE_HOOK = -1                  # _align_hook when the C helper does the checking
 LOOP_INSNS = 4                    # aborts this close together, repeatedly, are an exception loop
-FAST_SLICE = 200_000              # --fast: instructions between looks at the host clock
+FAST_SLICE = 200_000              # --fast: fewest instructions between looks at the host clock
 SLICE = 1 << 22                   # instructions per slice when nothing else is due
 QEMU_MIDR = 0x414FC0F0            # Cortex-A15 r4p0, as QEMU 7.2 reports it
 MPIDR = 0x80000000                # uniprocessor, affinity 0.0.0
@@ -149,6 +149,7 @@ class Machine:
         self._taken = 0
         self._vi_forced = False
         self._ran_free = False
+        self._fast_rate = 0.0            # --fast: instructions per host nanosecond, last slice
         self._inputs: List[Callable[[], None]] = []
         self.input_sources = 0           # live input threads that may still wake a WFI
         self._wake = threading.Event()
@@ -948,11 +949,28 @@ class Machine:
                 if nxt is not None:
                     deadline = max(icount, min(deadline, nxt - self.idle_insns))
             else:
-                deadline = min(deadline, icount + FAST_SLICE)
+                deadline = min(deadline, icount + self._fast_slice())
+                t0 = time.perf_counter_ns()
             self.counter.deadline = deadline
             self._slice()
-            if self.tlb_cache.thrashed(self.icount - icount):
+            ran = self.icount - icount
+            if not self.deterministic and ran:
+                self._fast_rate = ran / max(1, time.perf_counter_ns() - t0)
+            if self.tlb_cache.thrashed(ran):
                 self.uc.ctl(UC_CTL_TLB_FLUSH, UC_CTL_IO_WRITE)
+
+    def _fast_slice(self) -> int:
+        """``--fast``: instructions to run before looking at the host clock again. With no
+        timer armed nothing is due on that clock: a whole ``SLICE``. Otherwise about half
+        of what the time left until the timer's deadline holds at the last slice's speed,
+        at least ``FAST_SLICE``: the slices shorten towards the deadline, so a slower
+        stretch of code delays the interrupt by a fraction of the time left, not by
+        slices of a fixed length (whose every boundary costs a pass through Python)."""
+        nxt = self._next_timer_insns()
+        if nxt is None:
+            return SLICE
+        left_ns = (nxt - self.vtime) * 1_000_000_000 // INSN_HZ
+        return max(FAST_SLICE, min(SLICE, int(left_ns * self._fast_rate) // 2))
 
     def _slice(self) -> None:
         cpu = self.cpu
@@ -1164,13 +1182,16 @@ class Machine:
     def timer_moved(self) -> None:
         """A timer register was written by an intercepted instruction, its outputs pushed
         already: the running slice must also end by the timer's next deadline, which may
-        now come sooner (a later one only costs a stop where the old one was)."""
+        now come sooner (a later one only costs a stop where the old one was). With
+        ``--fast`` the deadline is on the host clock: the slice ends within what
+        ``_fast_slice`` allows from here."""
+        counter = self.counter
         if not self.deterministic:
+            counter.deadline = min(counter.deadline, counter.count + self._fast_slice())
             return
         nxt = self._next_timer_insns()
         if nxt is not None:
             nxt -= self.idle_insns
-            counter = self.counter
             deadline = counter.deadline
             if nxt < deadline:
                 counter.deadline = min(deadline, max(counter.count, nxt))
