@@ -40,7 +40,7 @@ _Static_assert(FC_REG_CPSR == UC_ARM_REG_CPSR, "binding and header disagree on C
 _Static_assert(FC_PROT_EXEC == UC_PROT_EXEC, "binding and header disagree on UC_PROT_EXEC");
 #endif
 
-#define FC_ABI 4
+#define FC_ABI 5
 #define FC_CACHE_BITS 14
 #define FC_CACHE_SIZE (1u << FC_CACHE_BITS)
 #define FC_MAX_BLOCK 4096u   /* TCG ends a block at 512 instructions: at most 2 KiB */
@@ -70,7 +70,6 @@ typedef struct fc_state {
     uint32_t stop_request;  /* nonzero: stop at the next block like a deadline stop */
     uint32_t exact;         /* nonzero: also refuse a block that would run past the deadline */
     uint32_t watch;         /* nonzero: (CPSR value << 16) | mask; stop once CPSR & mask moves */
-    uint64_t blocks;        /* blocks counted */
     uint64_t misses;        /* blocks not found in the cache (CPSR read, Thumb decoded) */
     uint64_t read_errors;   /* Thumb blocks whose bytes could not be read */
     fc_stop_fn emu_stop;
@@ -193,7 +192,6 @@ static __attribute__((noinline)) void block_slow(fc_state *s, uc_engine *uc, uin
     }
     s->last_counted = n;
     s->count += n;
-    s->blocks++;
 }
 
 /*
@@ -217,7 +215,6 @@ void fc_block(uc_engine *uc, uint64_t address, uint32_t size, void *user_data)
         s->last_counted = n;
         s->last_thumb = ((uint32_t)e & FC_SHAPE_THUMB) != 0;
         s->count += n;
-        s->blocks++;
         return;
     }
     block_slow(s, uc, address, size);

@@ -56,7 +56,7 @@ from unicorn import (UC_HOOK_BLOCK, UC_HOOK_CODE, UC_HOOK_MEM_READ, UC_HOOK_MEM_
 from unicorn.arm_const import UC_ARM_REG_CPSR
 
 NO_DEADLINE = 1 << 63
-ABI = 4
+ABI = 5
 CACHE_BITS = 14
 CACHE_SIZE = 1 << CACHE_BITS
 SHAPE_THUMB = 0x8000
@@ -82,7 +82,6 @@ class _State(ctypes.Structure):
         ("stop_request", ctypes.c_uint32),
         ("exact", ctypes.c_uint32),
         ("watch", ctypes.c_uint32),
-        ("blocks", ctypes.c_uint64),
         ("misses", ctypes.c_uint64),
         ("read_errors", ctypes.c_uint64),
         ("emu_stop", ctypes.c_void_p),
@@ -331,7 +330,6 @@ class BlockCounter:
             return
         st.last_counted = n
         st.count += n
-        st.blocks += 1
 
     def _shape(self, address: int, size: int) -> int:
         key = (address & 0xFFFFFFFF) << 32 | (size & 0xFFFF) << 16
@@ -504,7 +502,7 @@ class BlockCounter:
     @property
     def stats(self) -> Dict[str, int]:
         st = self._st
-        return {"blocks": st.blocks, "misses": st.misses, "read_errors": st.read_errors}
+        return {"misses": st.misses, "read_errors": st.read_errors}
 
     def track_insn_pc(self, begin: int = 1, end: int = 0) -> None:
         """Record the address of every instruction in [begin, end] (all code by default)
