@@ -20,6 +20,7 @@ from unicorn import UC_HOOK_CODE, Uc
 
 from .coproc import CpInsn, decode, is_thumb32, thumb_word
 from .cpu import CPSR_T
+from .uchook import hook_add
 
 
 @dataclass(frozen=True)
@@ -87,7 +88,7 @@ class CpIntercept:
             self.sites[(site.va, site.thumb)] = site
             if site.va not in self._hooked:
                 self._hooked.add(site.va)
-                self.uc.hook_add(UC_HOOK_CODE, self._on_code, begin=site.va, end=site.va)
+                hook_add(self.uc, UC_HOOK_CODE, self._on_code, begin=site.va, end=site.va)
                 self.uc.ctl_remove_cache(site.va, site.va + 4)
 
     def _on_code(self, uc: Uc, address: int, size: int, _data: object) -> None:

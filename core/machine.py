@@ -34,6 +34,7 @@ from .cpu import CPSR_A, CPSR_T, GPR_IDS, HYP, MODE_MASK, SVC, Cpu, RegBatch
 from .exceptions import STATE_REGS as ENTRY_STATE
 from .exceptions import Entry, Exc, ExceptionEntry
 from .fastcount import BlockCounter
+from .uchook import hook_add
 from .tlbcache import TlbCache
 from .hyp import routing
 from .hyp import syndrome as S
@@ -172,15 +173,15 @@ class Machine:
     # -- set-up ----------------------------------------------------------
     def _install_hooks(self) -> None:
         uc = self.uc
-        uc.hook_add(UC_HOOK_INTR, self._on_intr)
-        uc.hook_add(UC_HOOK_INSN_INVALID, self._on_invalid)
+        hook_add(uc, UC_HOOK_INTR, self._on_intr)
+        hook_add(uc, UC_HOOK_INSN_INVALID, self._on_invalid)
         # Outside RAM only: unicorn never lets a store to a page under any memory hook stop
         # taking its slow path (notdirty_write), so one over all of RAM made every store slow.
         # RAM is mapped whole, so no access inside it is ever unmapped.
         unmapped = UC_HOOK_MEM_READ_UNMAPPED | UC_HOOK_MEM_WRITE_UNMAPPED | UC_HOOK_MEM_FETCH_UNMAPPED
-        uc.hook_add(unmapped, self._on_unmapped, begin=0, end=RAM_BASE - 1)
-        uc.hook_add(unmapped, self._on_unmapped, begin=RAM_BASE + self.ram_size, end=PA_LIMIT)
-        uc.hook_add(UC_HOOK_TLB_FILL, self._on_tlb_fill)
+        hook_add(uc, unmapped, self._on_unmapped, begin=0, end=RAM_BASE - 1)
+        hook_add(uc, unmapped, self._on_unmapped, begin=RAM_BASE + self.ram_size, end=PA_LIMIT)
+        hook_add(uc, UC_HOOK_TLB_FILL, self._on_tlb_fill)
 
     def add_device(self, dev: object) -> None:
         """Map an MmioDevice (see ``core.mmio``) into the physical address space. A device
@@ -700,8 +701,8 @@ class Machine:
         if handle is not None:
             self.breakpoints[addr] = handle     # its hook is still in the translated code
             return
-        self.breakpoints[addr] = self.uc.hook_add(UC_HOOK_CODE, self._on_breakpoint,
-                                                  begin=addr, end=addr)
+        self.breakpoints[addr] = hook_add(self.uc, UC_HOOK_CODE, self._on_breakpoint,
+                                          begin=addr, end=addr)
         self.uc.ctl_remove_cache(addr, addr + 4)
 
     def remove_breakpoint(self, addr: int) -> None:

@@ -1,0 +1,68 @@
+"""core.uchook registers hooks as the binding's Uc.hook_add does, through one frame: the same
+arguments, an exception raised in a hook stops emulation and comes out of emu_start, and
+Uc.hook_del removes the hook."""
+from __future__ import annotations
+
+import struct
+from typing import List
+
+import pytest
+from unicorn import UC_ARCH_ARM, UC_HOOK_CODE, UC_HOOK_INTR, UC_MODE_ARM, Uc
+from unicorn.arm_const import UC_ARM_REG_R0
+
+from hypdbg.core.uchook import hook_add
+
+BASE = 0x1000
+ADD_R0_1 = 0xE2800001
+SVC_0 = 0xEF000000
+
+
+def _uc(words: List[int]) -> Uc:
+    uc = Uc(UC_ARCH_ARM, UC_MODE_ARM)
+    uc.mem_map(BASE, 0x1000)
+    uc.mem_write(BASE, struct.pack(f"<{len(words)}I", *words))
+    return uc
+
+
+def test_code_hook_arguments_and_range() -> None:
+    uc = _uc([ADD_R0_1] * 4)
+    seen = []
+    hook_add(uc, UC_HOOK_CODE, lambda u, a, s, d: seen.append((u is uc, a, s, d)), "data",
+             begin=BASE + 4, end=BASE + 8)
+    uc.emu_start(BASE, BASE + 16)
+    assert seen == [(True, BASE + 4, 4, "data"), (True, BASE + 8, 4, "data")]
+
+
+def test_intr_hook_gets_the_exception_number() -> None:
+    uc = _uc([SVC_0, ADD_R0_1])
+    seen = []
+
+    def on_intr(u: Uc, intno: int, data: object) -> None:
+        seen.append(intno)
+        u.emu_stop()
+    hook_add(uc, UC_HOOK_INTR, on_intr)
+    uc.emu_start(BASE, BASE + 8)
+    assert seen == [2]                  # EXCP_SWI
+
+
+def test_exception_in_a_hook_stops_and_is_raised() -> None:
+    uc = _uc([ADD_R0_1] * 8)
+
+    def boom(u: Uc, address: int, size: int, data: object) -> None:
+        raise ValueError(f"at {address:#x}")
+    hook_add(uc, UC_HOOK_CODE, boom, begin=BASE + 8, end=BASE + 8)
+    with pytest.raises(ValueError, match="at 0x1008"):
+        uc.emu_start(BASE, BASE + 32)
+    assert uc.reg_read(UC_ARM_REG_R0) < 8           # stopped, not run to the end
+
+
+def test_hook_del_removes_it() -> None:
+    uc = _uc([ADD_R0_1] * 4)
+    seen = []
+    handle = hook_add(uc, UC_HOOK_CODE, lambda u, a, s, d: seen.append(a))
+    uc.emu_start(BASE, BASE + 16)
+    assert len(seen) == 4
+    uc.hook_del(handle)
+    uc.ctl_flush_tb()
+    uc.emu_start(BASE, BASE + 16)
+    assert len(seen) == 4
