@@ -56,10 +56,12 @@ from unicorn import (UC_HOOK_BLOCK, UC_HOOK_CODE, UC_HOOK_MEM_READ, UC_HOOK_MEM_
 from unicorn.arm_const import UC_ARM_REG_CPSR
 
 NO_DEADLINE = 1 << 63
-ABI = 5
+ABI = 6
 CACHE_BITS = 14
 CACHE_SIZE = 1 << CACHE_BITS
 SHAPE_THUMB = 0x8000
+SHAPE_INSNS = 0x3FFF
+REFUSED = 0x4000      # in last_shape: the block was not counted
 CPSR_T = 1 << 5
 MAX_BLOCK = 4096
 _SOURCES = [Path(__file__).with_name(name) for name in ("fastcount.c", "tlbcache.c")]
@@ -72,12 +74,9 @@ class _State(ctypes.Structure):
 
     _fields_ = [
         ("count", ctypes.c_uint64),
+        ("limit", ctypes.c_uint64),
+        ("last_shape", ctypes.c_uint64),
         ("deadline", ctypes.c_uint64),
-        ("last_addr", ctypes.c_uint64),
-        ("last_size", ctypes.c_uint32),
-        ("last_insns", ctypes.c_uint32),
-        ("last_counted", ctypes.c_uint32),
-        ("last_thumb", ctypes.c_uint32),
         ("enabled", ctypes.c_uint32),
         ("stop_request", ctypes.c_uint32),
         ("exact", ctypes.c_uint32),
@@ -288,6 +287,7 @@ class BlockCounter:
         self._st = _State()
         self._st.deadline = NO_DEADLINE
         self._st.enabled = 1
+        self._refresh_limit()
         self._handle: Optional[int] = None
         self._pc_ranges: List[Tuple[int, int]] = []     # ranges of the insn_pc hooks; (1, 0): all
         self._align_handle: Optional[int] = None
@@ -311,25 +311,36 @@ class BlockCounter:
         st = self._st
         if not st.enabled:
             return
-        st.last_addr = address
-        st.last_size = size
+        key = (address & 0xFFFFFFFF) << 32 | (size & 0xFFFF) << 16
         if st.watch and (uc.reg_read(UC_ARM_REG_CPSR) ^ (st.watch >> 16)) & st.watch & 0xFFFF:
             st.stop_request = 1
         if st.count >= st.deadline or st.stop_request:
-            st.last_insns = st.last_counted = 0
+            st.last_shape = key | REFUSED
             st.stop_request = 0
+            self._refresh_limit()
             uc.emu_stop()
             return
         shape = self._shape(address, size)
-        n = shape & (SHAPE_THUMB - 1)
-        st.last_thumb = int(bool(shape & SHAPE_THUMB))
-        st.last_insns = n
+        n = shape & SHAPE_INSNS
         if st.exact and st.count + n > st.deadline:
-            st.last_counted = 0
+            st.last_shape = key | shape | REFUSED
             uc.emu_stop()
             return
-        st.last_counted = n
+        st.last_shape = key | shape
         st.count += n
+
+    def _refresh_limit(self) -> None:
+        """``limit``: the deadline unless paused, watching or asked to stop (then 0, which
+        sends every block to the C hook's slow path). Set after the fields it follows."""
+        st = self._st
+        st.limit = st.deadline if st.enabled and not st.watch and not st.stop_request else 0
+
+    def _last(self) -> Tuple[int, int, bool, int, int]:
+        """The last block seen: (address, size, Thumb, instructions, instructions counted)."""
+        last = self._st.last_shape
+        insns = last & SHAPE_INSNS
+        return (last >> 32, (last >> 16) & 0xFFFF, bool(last & SHAPE_THUMB), insns,
+                0 if last & REFUSED else insns)
 
     def _shape(self, address: int, size: int) -> int:
         key = (address & 0xFFFFFFFF) << 32 | (size & 0xFFFF) << 16
@@ -388,6 +399,7 @@ class BlockCounter:
     @deadline.setter
     def deadline(self, value: int) -> None:
         self._st.deadline = min(max(value, 0), (1 << 64) - 1)
+        self._refresh_limit()
 
     @property
     def enabled(self) -> bool:
@@ -397,6 +409,7 @@ class BlockCounter:
     @enabled.setter
     def enabled(self, value: bool) -> None:
         self._st.enabled = int(bool(value))
+        self._refresh_limit()
         if not value:
             self._forget()
 
@@ -405,6 +418,7 @@ class BlockCounter:
         (mask 0: stop watching). The interrupt masks and the mode live in CPSR[8:0], and
         every instruction that changes them ends a block."""
         self._st.watch = ((cpsr & 0xFFFF) << 16) | (mask & 0xFFFF) if mask else 0
+        self._refresh_limit()
 
     def pause(self) -> None:
         self.enabled = False
@@ -415,14 +429,14 @@ class BlockCounter:
     @property
     def last_block(self) -> Tuple[int, int, int]:
         """(start address, size in bytes, instructions) of the last block seen (0s once forgotten)."""
-        st = self._st
-        return st.last_addr, st.last_size, st.last_insns
+        addr, size, _, insns, _ = self._last()
+        return addr, size, insns
 
     @property
     def stopped_at_deadline(self) -> bool:
         """True if the last block seen was refused (deadline or ``request_stop``): PC is its start."""
-        st = self._st
-        return st.last_counted == 0 and st.last_size != 0
+        _, size, _, _, counted = self._last()
+        return counted == 0 and size != 0
 
     @property
     def exact(self) -> bool:
@@ -437,17 +451,18 @@ class BlockCounter:
         """After an exact-mode stop short of the deadline: where, in the refused block, the count
         reaches it (the instruction that must not run yet). None if there is nothing to finish."""
         st = self._st
-        if not self.stopped_at_deadline or st.count >= st.deadline or st.last_insns == 0:
+        addr, size, thumb, insns, _ = self._last()
+        if not self.stopped_at_deadline or st.count >= st.deadline or insns == 0:
             return None
         k = st.deadline - st.count
-        if k >= st.last_insns:
+        if k >= insns:
             return None
-        if not st.last_thumb:
-            return st.last_addr + 4 * k
-        code = self._read_code(st.last_addr, st.last_size)
+        if not thumb:
+            return addr + 4 * k
+        code = self._read_code(addr, size)
         if code is None:
             return None
-        return st.last_addr + thumb_offset(code, k)
+        return addr + thumb_offset(code, k)
 
     def finish_to_deadline(self, run: Callable[[], None]) -> None:
         """Run the rest of the refused block up to the deadline exactly, through ``run()`` (the
@@ -480,20 +495,22 @@ class BlockCounter:
         if self._lib is not None:
             return int(self._lib.fc_retired(ctypes.byref(self._st), self.uc._uch, pc))
         st = self._st
-        if st.last_counted == 0 or pc < st.last_addr or pc > st.last_addr + st.last_size:
+        addr, size, thumb, insns, counted = self._last()
+        if counted == 0 or pc < addr or pc > addr + size:
             return st.count
-        off = pc - st.last_addr
-        if not st.last_thumb:
+        off = pc - addr
+        if not thumb:
             done = off >> 2
-        elif off == st.last_size:
-            done = st.last_insns
+        elif off == size:
+            done = insns
         else:
-            done = self._thumb_span(st.last_addr, off)
-        return st.count - st.last_counted + done
+            done = self._thumb_span(addr, off)
+        return st.count - counted + done
 
     def request_stop(self) -> None:
         """Thread-safe: the next block hook stops emulation like a deadline (cleared when it does)."""
         self._st.stop_request = 1
+        self._st.limit = 0
 
     def flush_cache(self) -> None:
         """Forget cached Thumb block lengths (after code was rewritten in place)."""
@@ -579,8 +596,7 @@ class BlockCounter:
         self._handle = None
 
     def _forget(self) -> None:
-        st = self._st
-        st.last_counted = st.last_insns = st.last_size = 0
+        self._st.last_shape = 0
 
 
 def _main(argv: List[str]) -> int:
