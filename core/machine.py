@@ -63,6 +63,7 @@ NATIVE_HOOK = -1                  # _align_hook when the C helper does the check
 LOOP_INSNS = 4                    # aborts this close together, repeatedly, are an exception loop
 FAST_SLICE = 200_000              # --fast: fewest instructions between looks at the host clock
 SLICE = 1 << 22                   # instructions per slice when nothing else is due
+GROW_SLICE = 1 << 18              # while unicorn's TLB grows: it can double once a slice
 QEMU_MIDR = 0x414FC0F0            # Cortex-A15 r4p0, as QEMU 7.2 reports it
 MPIDR = 0x80000000                # uniprocessor, affinity 0.0.0
 SCTLR_RESET = 0x00C50078
@@ -151,6 +152,7 @@ class Machine:
         self._vi_forced = False
         self._ran_free = False
         self._fast_rate = 0.0            # --fast: instructions per host nanosecond, last slice
+        self._tlb_growing = False        # the last slice thrashed unicorn's TLB (see TlbCache)
         self._inputs: List[Callable[[], None]] = []
         self.input_sources = 0           # live input threads that may still wake a WFI
         self._wake = threading.Event()
@@ -942,7 +944,7 @@ class Machine:
             if self._stop is not None:
                 continue
             icount = self.icount
-            deadline = icount + SLICE
+            deadline = icount + (GROW_SLICE if self._tlb_growing else SLICE)
             if end is not None:
                 deadline = min(deadline, end)
             if self.deterministic:
@@ -957,7 +959,8 @@ class Machine:
             ran = self.icount - icount
             if not self.deterministic and ran:
                 self._fast_rate = ran / max(1, time.perf_counter_ns() - t0)
-            if self.tlb_cache.thrashed(ran):
+            self._tlb_growing = self.tlb_cache.thrashed(ran)
+            if self._tlb_growing:
                 self.uc.ctl(UC_CTL_TLB_FLUSH, UC_CTL_IO_WRITE)
 
     def _fast_slice(self) -> int:

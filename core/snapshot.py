@@ -74,7 +74,8 @@ MACHINE_CONTROL = ("image", "ram_size", "reset_mode", "deterministic", "breakpoi
                    "input_sources", "_t0", "_taken", "_ran_free", "_unmapped", "_bp_skip",
                    "_stop", "_external_stop", "_watch_hit", "_align_hook", "_align_fault",
                    "_align_ctx", "_scanned", "_hyp_text", "_parked_breakpoints",
-                   "_ran_unchecked", "_fast_rate")
+                   "_ran_unchecked", "_fast_rate",
+                   "_tlb_growing")
 
 
 class NotData(Exception):

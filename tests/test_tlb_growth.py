@@ -4,8 +4,8 @@ unicorn resizes its TLB as QEMU does (accel/tcg/cputlb.c, tlb_mmu_resize_locked:
 doubled at a flush when more than 70 % of it was used), but only when it is
 flushed. A bare-metal loop over 4 MiB (4096 of unicorn's 1 KiB pages) flushes
 nothing, so without help the TLB keeps its 256 entries per regime and every pass
-misses once per page. The machine empties it when it thrashes; after a few
-slices the whole buffer fits and the passes stop missing.
+misses once per page. The machine empties it when it thrashes, running short
+slices meanwhile; after a few the whole buffer fits and the passes stop missing.
 """
 from __future__ import annotations
 
@@ -73,5 +73,5 @@ def test_passes_over_4_mib_stop_missing(tmp_path: Path) -> None:
     assert stop.kind == "poweroff", stop
     fills = sum(m.tlb_cache.stats[k] for k in ("hits", "misses"))
     # Every pass misses once per page while the TLB has 256 entries: PASSES * PAGES fills
-    # (4.1 M). Grown, only the slices before the last doubling miss.
-    assert fills < PASSES * PAGES // 2, fills
+    # (4.1 M). Grown, only the short slices before the last doubling miss (measured: 253,188).
+    assert fills < PASSES * PAGES // 10, fills
