@@ -41,12 +41,12 @@ on success); ``--info`` prints which implementation would be used.
 from __future__ import annotations
 
 import ctypes
-import hashlib
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
+import zlib
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Tuple
 
@@ -140,14 +140,16 @@ def _unicorn_dir() -> Path:
 
 
 def _build_tag() -> str:
-    """Hash of what the object depends on: sources, flags, unicorn version, interpreter word size."""
-    h = hashlib.sha256()
+    """Checksum of what the object depends on: sources, flags, unicorn version, interpreter
+    word size. CRC-32 (zlib is loaded anyway): a cache key, computed at every launch, where
+    hashlib would cost 2-4 ms to import."""
+    crc = 0
     for source in _SOURCES:
-        h.update(source.read_bytes())
-    h.update(" ".join(_CFLAGS + _defines()).encode())
-    h.update(unicorn.__version__.encode() if hasattr(unicorn, "__version__") else b"")
-    h.update(str(ctypes.sizeof(ctypes.c_void_p)).encode())
-    return h.hexdigest()[:12]
+        crc = zlib.crc32(source.read_bytes(), crc)
+    crc = zlib.crc32(" ".join(_CFLAGS + _defines()).encode(), crc)
+    crc = zlib.crc32(unicorn.__version__.encode() if hasattr(unicorn, "__version__") else b"", crc)
+    crc = zlib.crc32(str(ctypes.sizeof(ctypes.c_void_p)).encode(), crc)
+    return f"{crc:08x}"
 
 
 def _defines() -> List[str]:

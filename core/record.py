@@ -28,8 +28,6 @@ Format (``FORMAT``, ``VERSION`` 1)::
 """
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Mapping, Optional, Union
@@ -63,6 +61,7 @@ def post_uart(machine: Machine, device: str, target: Any, data: bytes) -> None:
 
 
 def file_sha256(path: Union[str, Path]) -> str:
+    import hashlib   # here and below: hashlib and json cost 4-6 ms of every launch otherwise
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
@@ -101,6 +100,7 @@ class Recording:
                 "options": self.options, "events": self.events, "end": end}
 
     def save(self, path: Union[str, Path]) -> None:
+        import json
         text = json.dumps(self.to_json(), indent=1) + "\n"
         try:
             Path(path).write_text(text)
@@ -109,6 +109,7 @@ class Recording:
 
     @classmethod
     def load(cls, path: Union[str, Path]) -> "Recording":
+        import json
         try:
             doc = json.loads(Path(path).read_text())
         except OSError as e:
@@ -195,6 +196,7 @@ class OutputDigest:
     """Hashes what a UART transmits (wrapped around its ``on_tx``) to fingerprint a run."""
 
     def __init__(self, uart: Any) -> None:
+        import hashlib
         self.uart = uart
         self.sha = hashlib.sha256()
         self.count = 0
