@@ -148,21 +148,27 @@ static __attribute__((noinline, cold)) uint32_t shape_miss(fc_state *s, uc_engin
  * The cache is keyed by start address and size only: a block executed in both
  * states with the same size would keep the state it was first seen in.
  */
+static inline uint64_t block_key(uint64_t addr, uint32_t size)
+{
+    return (addr & 0xffffffffu) << 32 | (uint64_t)(size & 0xffffu) << 16;
+}
+
+/* The cache slot of a block starting at (32-bit) address a. */
+static inline uint32_t cache_slot(uint32_t a)
+{
+    return ((a >> 1) ^ (a >> (1 + FC_CACHE_BITS))) & (FC_CACHE_SIZE - 1);
+}
+
 static inline uint32_t block_shape(fc_state *s, uc_engine *uc, uint64_t addr, uint32_t size)
 {
-    uint64_t key = (addr & 0xffffffffu) << 32 | (uint64_t)(size & 0xffffu) << 16;
-    uint64_t *slot = &s->cache[(uint32_t)((addr >> 1) ^ (addr >> (1 + FC_CACHE_BITS))) & (FC_CACHE_SIZE - 1)];
+    uint64_t key = block_key(addr, size);
+    uint64_t *slot = &s->cache[cache_slot((uint32_t)addr)];
     uint64_t e = *slot;
     if ((e & ~(uint64_t)0xffff) == key)
         return (uint32_t)(e & 0xffff);
     return shape_miss(s, uc, addr, size, slot, key);
 }
 
-/*
- * Everything but the common case: paused, a CPSR watch or stop request, a block
- * missing from the cache, or one that reaches the deadline. Out of line, so
- * that the common case needs no stack frame.
- */
 /* limit = deadline unless paused, watching or asked to stop: then every block comes here. */
 static void refresh_limit(fc_state *s)
 {
@@ -172,10 +178,15 @@ static void refresh_limit(fc_state *s)
         s->limit = 0;
 }
 
+/*
+ * Everything but the common case: paused, a CPSR watch or stop request, a block
+ * missing from the cache, or one that reaches the deadline. Out of line, so
+ * that the common case needs no stack frame.
+ */
 static __attribute__((noinline)) void block_slow(fc_state *s, uc_engine *uc, uint64_t address,
                                                  uint32_t size)
 {
-    uint64_t key = (address & 0xffffffffu) << 32 | (uint64_t)(size & 0xffffu) << 16;
+    uint64_t key = block_key(address, size);
     uint32_t shape, n;
     if (!s->enabled)
         return;
@@ -217,8 +228,8 @@ static __attribute__((noinline)) void block_slow(fc_state *s, uc_engine *uc, uin
 void fc_block(uc_engine *uc, uint64_t address, uint32_t size, void *user_data)
 {
     fc_state *s = (fc_state *)user_data;
-    uint32_t a = (uint32_t)address;   /* the same slot and fields as block_shape's key */
-    uint64_t e = s->cache[((a >> 1) ^ (a >> (1 + FC_CACHE_BITS))) & (FC_CACHE_SIZE - 1)];
+    uint32_t a = (uint32_t)address;   /* the fields of block_key, compared one by one */
+    uint64_t e = s->cache[cache_slot(a)];
     uint64_t n = e & FC_SHAPE_INSNS;
     if (__builtin_expect((uint32_t)(e >> 32) == a && (uint16_t)(e >> 16) == (uint16_t)size
                          && s->count + n < s->limit, 1)) {
