@@ -22,6 +22,17 @@ is driven in ack mode; hypdbg in no-ack mode, or ack mode with ``--ack``):
 * MIPS while attached: a counted loop of known length, continued with no
   breakpoint in it until a breakpoint after it.
 
+Where each process runs decides these rates more than either stub does:
+a request/reply pair between processes on two CPUs costs two cross-CPU
+wake-ups, which on a virtual machine dominate (measured here with QEMU:
+about 14,000 ``g``/s with the client on another CPU, 58,000/s on the
+same one). Left to itself the scheduler puts them on either, burst by
+burst. So every pass is run in named placements, each process pinned:
+``apart`` (client on one CPU, stub on another: what an idle machine's
+scheduler does) and ``together`` (client and stub on one CPU: what a
+busy machine's does). ``--placement free`` leaves placement to the
+scheduler.
+
 Both stubs run side by side and every raw measurement is split into bursts
 that alternate between them, so that load elsewhere on the machine hits
 both alike; each rate is the best burst (and the best of ``--repeat`` runs).
@@ -46,7 +57,7 @@ import time
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Dict, Iterator, List, Optional, Tuple
+from typing import Callable, Dict, Iterator, List, Optional, Set, Tuple
 
 HERE = Path(__file__).resolve().parent
 BUILD = HERE / "build"
@@ -283,6 +294,44 @@ STUBS = [Stub("hypdbg", hypdbg_command, warm_up=True), Stub("qemu", qemu_command
 
 
 @dataclass
+class Placement:
+    """Which CPUs the client (this process and gdb-multiarch) and the stubs run on."""
+
+    name: str
+    client_cpus: Optional[Set[int]] = None   # None: wherever the scheduler puts them
+    stub_cpus: Optional[Set[int]] = None
+
+    def pin_client(self) -> None:
+        """Pin this process (the raw client) for the placement's passes."""
+        os.sched_setaffinity(0, self.client_cpus or ALL_CPUS)
+
+    def pin_stub(self) -> None:
+        """Run in a stub's child before exec, so that every thread it starts inherits it."""
+        if self.stub_cpus is not None:
+            os.sched_setaffinity(0, self.stub_cpus)
+
+    def pin_gdb(self) -> None:
+        if self.client_cpus is not None:
+            os.sched_setaffinity(0, self.client_cpus)
+
+
+ALL_CPUS: Set[int] = set(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else set()
+
+
+def placements(choice: str) -> List[Placement]:
+    """The placements to run: ``apart`` and ``together``, or one of them, or ``free``."""
+    cpus = sorted(ALL_CPUS)
+    if choice == "free" or not cpus:
+        return [Placement("free")]
+    first, other = cpus[0], cpus[-1]
+    apart = Placement("apart", {first}, {other})
+    together = Placement("together", {first}, {first})
+    if len(cpus) < 2:
+        return [together]
+    return {"apart": [apart], "together": [together], "both": [apart, together]}[choice]
+
+
+@dataclass
 class Attached:
     """A running stub process with a connected client."""
 
@@ -294,13 +343,14 @@ class Attached:
 
 
 @contextmanager
-def launched(stub: Stub, elf: Path, timeout: float = 30.0) -> Iterator[Attached]:
+def launched(stub: Stub, elf: Path, place: Placement,
+             timeout: float = 30.0) -> Iterator[Attached]:
     """Start ``stub`` on ``elf``, connect, and time process start to the reply to ``?``."""
     port = free_port()
     t0 = time.perf_counter()
     proc = subprocess.Popen(stub.command(elf, port), stdin=subprocess.DEVNULL,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=str(REPO),
-                            env=stub.env)
+                            env=stub.env, preexec_fn=place.pin_stub)
     client: Optional[RspClient] = None
     try:
         deadline = t0 + timeout
@@ -516,7 +566,8 @@ def raw_measures(syms: Dict[str, int], sizes: Sizes, bursts: int) -> List[Measur
 
 
 def run_raw(stubs: List[Stub], elf: Path, syms: Dict[str, int], sizes: Sizes,
-            results: Dict[str, RawResult], no_ack: bool = True, bursts: int = BURSTS) -> None:
+            results: Dict[str, RawResult], place: Placement, no_ack: bool = True,
+            bursts: int = BURSTS) -> None:
     """One pass of the raw-protocol measurements on all stubs at once, kept where better.
 
     The stubs are launched one after the other (each launch timed alone),
@@ -526,7 +577,7 @@ def run_raw(stubs: List[Stub], elf: Path, syms: Dict[str, int], sizes: Sizes,
     with ExitStack() as stack:
         atts: Dict[str, Attached] = {}
         for stub in stubs:
-            att = stack.enter_context(launched(stub, elf))
+            att = stack.enter_context(launched(stub, elf, place))
             res = results[stub.name]
             res.keep("launch_ms", att.launch_s * 1e3, lower_is_better=True)
             negotiate(att, no_ack)
@@ -546,7 +597,7 @@ def warm_up(stubs: List[Stub], elf: Path) -> None:
     """Launch the stubs that ask for it once, unmeasured (hypdbg: fills its bytecode cache)."""
     for stub in stubs:
         if stub.warm_up:
-            with launched(stub, elf):
+            with launched(stub, elf, Placement("free")):
                 pass
 
 
@@ -575,19 +626,21 @@ print("BENCH " + json.dumps(out))
 """
 
 
-def gdb_rates(stub: Stub, elf: Path, syms: Dict[str, int], sizes: Sizes) -> Dict[str, float]:
+def gdb_rates(stub: Stub, elf: Path, syms: Dict[str, int], sizes: Sizes,
+              place: Placement) -> Dict[str, float]:
     """stepi and continue-to-breakpoint rates through gdb-multiarch, timed inside gdb."""
     port = free_port()
     proc = subprocess.Popen(stub.command(elf, port), stdin=subprocess.DEVNULL,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=str(REPO),
-                            env=stub.env)
+                            env=stub.env, preexec_fn=place.pin_stub)
     try:
         _wait_listening(proc, port)
         script = BUILD / f"gdb_{stub.name}.py"
         script.write_text(GDB_SCRIPT.format(elf=elf, port=port, steps=sizes.gdb_steps,
                                             hits=sizes.gdb_hits, bp=syms["bp_site"]))
         res = subprocess.run([GDB, "--nx", "--batch", "-ex", f"source {script}"],
-                             capture_output=True, text=True, timeout=300)
+                             capture_output=True, text=True, timeout=300,
+                             preexec_fn=place.pin_gdb)
         m = re.search(r"^BENCH (.*)$", res.stdout, re.M)
         if m is None:
             raise RspError(f"gdb on {stub.name} printed no result:\n{res.stdout[-800:]}"
@@ -662,6 +715,8 @@ def main(argv: Optional[List[str]] = None) -> int:
                     help="drive hypdbg in ack mode too, like QEMU (like-for-like protocol)")
     ap.add_argument("--cold", action="store_true",
                     help="launch hypdbg without a bytecode cache (every module compiled)")
+    ap.add_argument("--placement", choices=["both", "apart", "together", "free"], default="both",
+                    help="where the client and the stubs run (default: both pinned placements)")
     args = ap.parse_args(argv)
     missing = [t for t in ("arm-none-eabi-as", "arm-none-eabi-ld", QEMU)
                if shutil.which(t) is None]
@@ -675,27 +730,29 @@ def main(argv: Optional[List[str]] = None) -> int:
     elf, syms = build_image()
     stubs = [Stub(st.name, st.command, hypdbg_env(args.cold), warm_up=not args.cold)
              if st.name == "hypdbg" else st for st in STUBS]
-    results = {stub.name: RawResult() for stub in stubs}
     print("bench: warming up ...", file=sys.stderr, flush=True)
     warm_up(stubs, elf)
-    for run in range(repeat):
-        order = stubs if run % 2 == 0 else stubs[::-1]   # which one launches first
-        print(f"bench: run {run + 1}, raw protocol ...", file=sys.stderr, flush=True)
-        run_raw(order, elf, syms, sizes, results, no_ack=not args.ack)
-        if not args.no_gdb:
-            for stub in order:
-                print(f"bench: run {run + 1}, gdb on {stub.name} ...", file=sys.stderr,
+    tables = []
+    try:
+        for place in placements(args.placement):
+            place.pin_client()
+            results = {stub.name: RawResult() for stub in stubs}
+            for run in range(repeat):
+                order = stubs if run % 2 == 0 else stubs[::-1]   # which one launches first
+                print(f"bench: {place.name}, run {run + 1}, raw protocol ...", file=sys.stderr,
                       flush=True)
-                for key, value in gdb_rates(stub, elf, syms, sizes).items():
-                    results[stub.name].keep(key, value)
-    ours, qemu = results["hypdbg"], results["qemu"]
-    rows = []
-    for key, label in ROWS:
-        a, b = ours.values.get(key), qemu.values.get(key)
-        if a is None and b is None:
-            continue
-        ratio = "-" if not a or not b else f"{a / b:.2f}"
-        rows.append([label, fmt(a), fmt(b), ratio])
+                run_raw(order, elf, syms, sizes, results, place, no_ack=not args.ack)
+                if not args.no_gdb:
+                    for stub in order:
+                        print(f"bench: {place.name}, run {run + 1}, gdb on {stub.name} ...",
+                              file=sys.stderr, flush=True)
+                        for key, value in gdb_rates(stub, elf, syms, sizes, place).items():
+                            results[stub.name].keep(key, value)
+            tables.append((place, results))
+    finally:
+        if ALL_CPUS:
+            os.sched_setaffinity(0, ALL_CPUS)
+    ours, qemu = tables[0][1]["hypdbg"], tables[0][1]["qemu"]
     print(f"sizes: {'quick' if args.quick else 'full'}; best of {repeat} x {BURSTS} bursts; "
           f"{sizes.steps} steps, {sizes.hits} hits, {sizes.g_reads} g and m, "
           f"{sizes.mem_bytes // 1024} KiB, counted loop {counted_insns(sizes.iters):,} "
@@ -705,9 +762,32 @@ def main(argv: Optional[List[str]] = None) -> int:
           f"QEMU in {qemu.mode} mode (no QStartNoAckMode; "
           f"PacketSize {qemu.packet_size:#x}: m {qemu.read_chunk} B, M {qemu.write_chunk} B); "
           f"hypdbg bytecode cache {'off' if args.cold else 'on'}")
-    print()
-    print(table(["measure", "hypdbg", "QEMU", "hypdbg/QEMU"], rows))
+    for place, results in tables:
+        print()
+        print(f"placement {place.name}: {describe(place)}")
+        print()
+        print(table(["measure", "hypdbg", "QEMU", "hypdbg/QEMU"],
+                    result_rows(results["hypdbg"], results["qemu"])))
     return 0
+
+
+def describe(place: Placement) -> str:
+    if place.client_cpus is None:
+        return "client and stubs wherever the scheduler puts them"
+    cpus = ",".join(str(c) for c in sorted(place.stub_cpus or ()))
+    client = ",".join(str(c) for c in sorted(place.client_cpus))
+    return f"client (this process, gdb-multiarch) on CPU {client}, stubs on CPU {cpus}"
+
+
+def result_rows(ours: RawResult, qemu: RawResult) -> List[List[str]]:
+    rows = []
+    for key, label in ROWS:
+        a, b = ours.values.get(key), qemu.values.get(key)
+        if a is None and b is None:
+            continue
+        ratio = "-" if not a or not b else f"{a / b:.2f}"
+        rows.append([label, fmt(a), fmt(b), ratio])
+    return rows
 
 
 if __name__ == "__main__":

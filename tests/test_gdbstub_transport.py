@@ -283,7 +283,7 @@ def test_spin_wait_returns_what_is_already_there(
         socket_pair: Tuple[SocketConnection, socket.socket]) -> None:
     conn, peer = socket_pair
     spin = _SpinWait(conn)
-    spin.enabled = True
+    spin.client_elsewhere = True
     spin.note_gap(BURST_GAP_S / 10)
     peer.sendall(b"$g#67")
     assert spin.poll() == b"$g#67"
@@ -294,7 +294,7 @@ def test_spin_wait_gives_up_after_its_budget(
     """Nothing comes: the poll ends (None) and the caller sleeps in ``recv`` instead."""
     conn, _ = socket_pair
     spin = _SpinWait(conn)
-    spin.enabled = True
+    spin.client_elsewhere = True
     spin.note_gap(0.0)
     start = time.perf_counter()
     assert spin.poll() is None
@@ -304,7 +304,7 @@ def test_spin_wait_gives_up_after_its_budget(
 def test_spin_wait_sees_the_client_go(socket_pair: Tuple[SocketConnection, socket.socket]) -> None:
     conn, peer = socket_pair
     spin = _SpinWait(conn)
-    spin.enabled = True
+    spin.client_elsewhere = True
     spin.note_gap(0.0)
     peer.close()
     assert spin.poll() == b""
@@ -316,11 +316,94 @@ def test_spin_wait_polls_only_in_a_burst_and_with_a_cpu_to_spare(
     """After a long gap (a person typing), or with one CPU, the loop sleeps at once."""
     conn, peer = socket_pair
     spin = _SpinWait(conn)
-    spin.enabled = enabled
+    spin.client_elsewhere = enabled
     spin.note_gap(gap)
     peer.sendall(b"$g#67")
     assert spin.poll() is None
     assert conn.recv() == b"$g#67"
+
+
+@pytest.fixture
+def tcp_pair() -> Iterator[Tuple[SocketConnection, socket.socket]]:
+    """A loopback TCP connection: our end as the stub sees it, and the client's socket."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+    client = socket.create_connection(listener.getsockname())
+    ours, _ = listener.accept()
+    listener.close()
+    conn = SocketConnection(ours)
+    yield conn, client
+    client.close()
+    conn.close()
+
+
+@pytest.fixture
+def pinned_cpus() -> Iterator[List[int]]:
+    """This thread's CPUs, restored afterwards (affinity set in a test is the thread's own)."""
+    if not hasattr(os, "sched_setaffinity"):
+        pytest.skip("no CPU affinity on this platform")
+    saved = os.sched_getaffinity(0)
+    yield sorted(saved)
+    os.sched_setaffinity(0, saved)
+
+
+def _send_pinned(sock: socket.socket, cpu: int, data: bytes) -> None:
+    """Send ``data`` from a thread pinned to ``cpu``."""
+    def run() -> None:
+        os.sched_setaffinity(0, {cpu})
+        sock.sendall(data)
+    t = threading.Thread(target=run)
+    t.start()
+    t.join()
+
+
+def test_loopback_peer_cpu_is_the_senders(tcp_pair: Tuple[SocketConnection, socket.socket],
+                                          pinned_cpus: List[int]) -> None:
+    conn, client = tcp_pair
+    for cpu in pinned_cpus[:2]:
+        _send_pinned(client, cpu, b"$g#67")
+        assert conn.recv() == b"$g#67"
+        assert conn.peer_cpu() == cpu
+
+
+def test_spin_wait_does_not_poll_for_a_client_on_its_own_cpu(
+        tcp_pair: Tuple[SocketConnection, socket.socket], pinned_cpus: List[int]) -> None:
+    """The client could not run while the loop polls: after its packet came from this CPU the
+    loop sleeps at once, and polls again once a burst starts with a packet from another."""
+    conn, client = tcp_pair
+    os.sched_setaffinity(0, {pinned_cpus[0]})
+    spin = _SpinWait(conn)
+    client.sendall(b"$g#67")
+    assert conn.recv() == b"$g#67"
+    spin.note_gap(10 * BURST_GAP_S)
+    spin.note_woken()
+    spin.note_gap(0.0)
+    assert not spin.client_elsewhere
+    client.sendall(b"$g#67")
+    assert spin.poll() is None
+    assert conn.recv() == b"$g#67"
+    if len(pinned_cpus) < 2:
+        return
+    _send_pinned(client, pinned_cpus[1], b"$?#3f")
+    assert conn.recv() == b"$?#3f"
+    spin.note_woken()
+    assert not spin.client_elsewhere, "looked again in the middle of a burst"
+    spin.note_gap(10 * BURST_GAP_S)
+    spin.note_woken()
+    assert spin.client_elsewhere
+    spin.note_gap(0.0)
+    client.sendall(b"$g#67")
+    assert spin.poll() == b"$g#67"
+
+
+def test_pipe_has_no_peer_cpu() -> None:
+    r, w = os.pipe()
+    conn = PipeConnection(r, w)
+    try:
+        assert conn.peer_cpu() is None
+    finally:
+        conn.close()
 
 
 def test_pipe_recv_now() -> None:
