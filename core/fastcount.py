@@ -43,7 +43,6 @@ from __future__ import annotations
 import ctypes
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import zlib
@@ -177,6 +176,7 @@ def find_library() -> Optional[Path]:
 
 def build(verbose: bool = False) -> Path:
     """Compile fastcount.c and tlbcache.c into the first writable cache directory; raise RuntimeError if impossible."""
+    import subprocess   # only here: a launch that finds the helper built need not load it
     cc = os.environ.get("CC") or shutil.which("gcc") or shutil.which("cc")
     if cc is None:
         raise RuntimeError("no C compiler (gcc or cc) on PATH")
