@@ -17,13 +17,10 @@ from unicorn import arm_const as A
 from unicorn.unicorn_py3.unicorn import uclib
 
 from . import cp15, ucprobe
+from .modes import ABT, FIQ, HYP, IRQ, MODE_MASK, MODE_NAMES, MON, SVC, SYS, UND, USR  # noqa: F401
 from .ucprobe import SCR_NS_HCE
 
 # CPSR fields (ARM ARM B1.3.3).
-MODE_MASK = 0x1F
-USR, FIQ, IRQ, SVC, MON, ABT, HYP, UND, SYS = 0x10, 0x11, 0x12, 0x13, 0x16, 0x17, 0x1A, 0x1B, 0x1F
-MODE_NAMES: Dict[int, str] = {USR: "usr", FIQ: "fiq", IRQ: "irq", SVC: "svc", MON: "mon",
-                              ABT: "abt", HYP: "hyp", UND: "und", SYS: "sys"}
 CPSR_T = 1 << 5
 CPSR_F = 1 << 6
 CPSR_I = 1 << 7

@@ -25,10 +25,10 @@ from typing import NamedTuple, Optional, Set, Tuple
 from unicorn import Uc, UC_ARCH_ARM, UC_MODE_ARM
 from unicorn import arm_const as A
 
-MODE_MASK = 0x1F
-HYP = 0x1A
-# SVC, IRQ, ABT, UND, FIQ, SYS, USR, HYP and back to SVC: every mode the CPU can be in.
-_MODES = (0x13, 0x12, 0x17, 0x1B, 0x11, 0x1F, 0x10, HYP, 0x13)
+from .modes import ABT, FIQ, HYP, IRQ, MODE_MASK, SVC, SYS, UND, USR
+
+# Every mode the CPU can be in, ending where the probe began.
+_MODES = (SVC, IRQ, ABT, UND, FIQ, SYS, USR, HYP, SVC)
 SCR_NS_HCE = 0x101  # SCR.NS | SCR.HCE: Non-secure, HVC enabled (DESIGN.md)
 _SCR = (15, 0, 0, 1, 1, 0, 0, SCR_NS_HCE)
 
