@@ -103,6 +103,7 @@ class MachineTarget:
         self._core = _CoreBlock()
         self._ram = _RamReader()
         self._xlate: Dict[Tuple[int, Optional[WorldKey], bool], int] = {}
+        self._ram_reads: Dict[Tuple[int, int, Optional[int], Space], bytes] = {}
         self._monitor: Optional["Monitor"] = None
         self._code_translated = True   # unicorn may hold translated code of any page
 
@@ -233,16 +234,31 @@ class MachineTarget:
                     space: Space = Space.VIRT) -> bytes:
         if length <= 0:
             return b""
-        key = None if space == Space.PHYS else self._key(world)
         if (addr & _PAGE_MASK) + length <= PAGE:        # within one page: GDB's usual read
+            ck = (addr, length, world, space)
+            data = self._ram_reads.get(ck)
+            if data is not None:
+                return data
+            key = None if space == Space.PHYS else self._key(world)
             try:
                 pa = self._phys(addr, key, space)
             except MemoryError as e:
                 raise MemoryAccessError(addr, 0, str(e)) from None
+            m = self.m
+            if RAM_BASE <= pa and pa + length <= RAM_BASE + m.ram_size:
+                data = self._ram.read(m.uc._uch, pa, length)
+                if data is not None:
+                    # RAM reads have no side effects: GDB reads the same few words of code
+                    # several times after each stop (device registers are read every time)
+                    if len(self._ram_reads) >= _XLATE_CACHE_MAX:
+                        self._ram_reads.clear()
+                    self._ram_reads[ck] = data
+                    return data
             data = self._read_run(pa, length)
             if not data:
                 raise MemoryAccessError(addr, 0, f"no memory at physical address {pa:#010x}")
             return data
+        key = None if space == Space.PHYS else self._key(world)
         out: List[bytes] = []
         pos = addr
         end = addr + length
@@ -345,8 +361,9 @@ class MachineTarget:
 
     def _changed(self, ran: bool = True) -> None:
         """The machine may have changed (and, if it ``ran``, translated code): forget
-        cached translations."""
+        cached translations and RAM reads."""
         self._xlate.clear()
+        self._ram_reads.clear()
         if ran:
             self._code_translated = True
 

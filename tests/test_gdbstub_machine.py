@@ -160,3 +160,27 @@ def test_written_code_runs(stub: Session) -> None:
     assert one(stub, b"vCont;s").startswith(b"T05")
     assert one(stub, b"p2") == b"5a000000"
     assert one(stub, b"pf") == b"08000040"
+
+
+def test_the_program_storing_to_ram_changes_later_reads(stub: Session) -> None:
+    # RAM reads are kept while the machine is halted (GDB reads the same words several
+    # times after each stop); a store by the program must show in the next read.
+    write_mem(stub, RAM + 0x40, b"\x11\x11\x11\x11")
+    assert read_mem(stub, RAM + 0x40, 4) == b"\x11\x11\x11\x11"
+    assert read_mem(stub, RAM + 0x40, 4) == b"\x11\x11\x11\x11"
+    write_reg(stub, "r0", RAM + 0x40)
+    write_reg(stub, "r1", 0x22222222)
+    write_reg(stub, "pc", RAM)
+    assert one(stub, b"vCont;s").startswith(b"T05")
+    assert read_mem(stub, RAM + 0x40, 4) == b"\x22\x22\x22\x22"
+
+
+def test_device_registers_are_read_afresh(stub: Session) -> None:
+    # A device register may change while the machine is halted (a character arriving at
+    # the PL011 clears FR.RXFE, bit 4; ARM DDI 0183G, 3.3.3): every read asks the device.
+    uart = next(d for d in stub.target.m.devices if d.base == 0x09000000)
+    before = int.from_bytes(read_mem(stub, 0x09000018, 4), "little")
+    assert before & 0x10
+    assert int.from_bytes(read_mem(stub, 0x09000018, 4), "little") == before
+    uart.feed(b"x")
+    assert not int.from_bytes(read_mem(stub, 0x09000018, 4), "little") & 0x10
