@@ -452,6 +452,8 @@ class Machine:
         pa, perms = result
         mode = self.cpu.mode
         self.tlb_cache.insert(vaddr, mode, pa, perms, access == UC_MEM_FETCH)
+        if mode != HYP:
+            self.mmu.arm_native_walks(RAM_BASE, self.ram_size)
         if access != UC_MEM_FETCH:
             # Execute is granted only on a fetch fill, the one that scans the page for
             # intercepted instructions: data-only pages are never scanned.
@@ -1014,6 +1016,12 @@ class Machine:
         return (self._insn_word(pc - 4, False, 4) & 0x0FFFFFFF) == 0x0320F003
 
     def _emu_error(self, err: UcError) -> None:
+        hook_error = getattr(self.uc, "_hook_exception", None)
+        if hook_error is not None:
+            # A hook of ours failed and unicorn then stopped with an error of its own (a fill
+            # hook that raised counts as a refused fill): the bug is the hook's, not the guest's
+            self.uc._hook_exception = None
+            raise hook_error from err
         cpu = self.cpu
         pc, thumb = cpu.pc, cpu.thumb
         if err.errno == UC_ERR_EXCEPTION and self.mmu.pending is not None:

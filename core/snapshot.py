@@ -352,11 +352,13 @@ class Snapshotter:
         m._translate_fill = tracked_fill  # type: ignore[method-assign]
         m.write_phys = tracked_write  # type: ignore[method-assign]
         self._wrapped = (tracked_fill, tracked_write)
+        m.tlb_cache.keep_writes_in_python(True)
         m.flush_tlb()
 
     def detach(self) -> None:
         """Stop tracking (the machine's own methods are back, unless wrapped again since)."""
         fill, write = self._wrapped
+        self.m.tlb_cache.keep_writes_in_python(False)
         if vars(self.m).get("_translate_fill") is fill:
             del self.m._translate_fill
         if vars(self.m).get("write_phys") is write:

@@ -22,6 +22,17 @@
  * where the page is scanned for instructions the machine intercepts, and data
  * fills are granted without execute permission so that a later fetch comes
  * back to it.
+ *
+ * A data access that misses is also walked here when the regime is the
+ * simple common one: PL1&0 with stage 2 off (HCR.VM, DC and TGE clear) and
+ * either no stage 1 (SCTLR.M clear) or long descriptors (TTBCR.EAE) in RAM.
+ * Python arms this with the registers of its last walk and disarms it wherever
+ * the cache is flushed or those registers may have changed. While snapshots
+ * are kept, write permission is left to Python's fill, which saves a page
+ * before it first becomes writable. The walk follows
+ * core/stage1.py and core/lpae.py (ARM ARM B3.6); anything else (a fault,
+ * short descriptors, a descriptor outside RAM) is left to Python, which walks
+ * again and reports it. A Linux boot makes some 130k such fills.
  */
 #include <stdbool.h>
 #include <stddef.h>
@@ -47,6 +58,19 @@
 
 typedef struct uc_struct tc_engine;
 typedef int (*tc_reg_read_fn)(tc_engine *uc, int regid, void *value);
+typedef int (*tc_mem_read_fn)(tc_engine *uc, uint64_t address, void *bytes, uint64_t size);
+
+/* The registers of the regime walked in C (set by Python; armed = 0: leave misses to Python). */
+typedef struct tc_walk_regs {
+    uint32_t armed;
+    uint32_t sctlr;
+    uint32_t ttbcr;
+    uint32_t writes;     /* 0: grant no write permission here (snapshots track writable pages) */
+    uint64_t ttbr0;
+    uint64_t ttbr1;
+    uint64_t ram_base;   /* descriptors are read from [ram_base, ram_end) only */
+    uint64_t ram_end;
+} tc_walk_regs;
 
 /* unicorn's uc_tlb_entry */
 typedef struct tc_tlb_entry {
@@ -67,7 +91,10 @@ typedef struct tc_state {
     uint64_t hits;
     uint64_t misses;     /* absent, or refused by the stored permissions */
     uint64_t inserts;
+    uint64_t walks;      /* misses answered by a walk here */
     tc_reg_read_fn reg_read;
+    tc_mem_read_fn mem_read;
+    tc_walk_regs walk;
     tc_entry table[TC_SIZE];
 } tc_state;
 
@@ -85,30 +112,162 @@ static inline uint32_t slot_of(uint32_t va_page, uint32_t cls)
     return (page ^ (page >> TC_BITS) ^ (cls << (TC_BITS - 2))) & (TC_SIZE - 1);
 }
 
+void tc_insert(tc_state *s, uint32_t va, uint32_t cls, uint64_t pa, uint32_t perms, uint32_t fetch);
+
+#define SCTLR_M (1u << 0)
+#define SCTLR_WXN (1u << 19)
+#define SCTLR_UWXN (1u << 20)
+#define TTBCR_EPD0 (1u << 7)
+#define TTBCR_EPD1 (1u << 23)
+#define D_AF (1ull << 10)
+#define D_PXN (1ull << 53)
+#define D_XN (1ull << 54)
+#define T_PXN (1ull << 59)
+#define T_XN (1ull << 60)
+#define T_AP0 (1ull << 61)       /* APTable[0]: no PL0 access below */
+#define T_AP1 (1ull << 62)       /* APTable[1]: no write access below */
+#define OA_MASK 0xfffffff000ull
+
+/* Permissions at PL0 (pl = 0) or PL1 including execute: stage1.grant (B3.7.2). */
+static uint32_t grant(uint32_t pl1_rw, uint32_t pl0_rw, uint32_t pl, int xn, int pxn, uint32_t sctlr)
+{
+    uint32_t rw = pl ? pl1_rw : pl0_rw;
+    int no_exec = pl ? (xn || pxn || ((sctlr & SCTLR_UWXN) && (pl0_rw & TC_PROT_WRITE))) : xn;
+    if (!no_exec && (rw & TC_PROT_READ) && !((sctlr & SCTLR_WXN) && (rw & TC_PROT_WRITE)))
+        return rw | TC_PROT_EXEC;
+    return rw;
+}
+
+/* A long-descriptor stage-1 walk that succeeds (stage1._walk_long, lpae.walk); false for
+ * anything Python must see: a fault of any kind, or a descriptor outside RAM. */
+static bool walk_long(tc_state *s, tc_engine *uc, uint32_t va, uint32_t pl,
+                      uint64_t *pa, uint32_t *perms)
+{
+    static const uint32_t shift_of[4] = {0, 30, 21, 12};
+    static const uint64_t block_mask[4] = {0, 0xffc0000000ull, 0xffffe00000ull, OA_MASK};
+    /* AP[2:1] -> (PL1, PL0) read/write (stage1._AP_SIMPLE) */
+    static const uint32_t ap_pl1[4] = {3, 3, 1, 1}, ap_pl0[4] = {0, 3, 0, 1};
+    const tc_walk_regs *w = &s->walk;
+    uint32_t t0sz = w->ttbcr & 7u, t1sz = (w->ttbcr >> 16) & 7u, tsz, level, shift, x;
+    uint32_t pl1_rw, pl0_rw, ap;
+    uint64_t ttbr, table, index, desc = 0, attrs = 0;
+    int use_ttbr1;
+    if (t0sz && !(va >> (32 - t0sz)))
+        use_ttbr1 = 0;
+    else if (t1sz && (va >> (32 - t1sz)) == (1u << t1sz) - 1u)
+        use_ttbr1 = 1;
+    else if (!t0sz)
+        use_ttbr1 = 0;
+    else if (!t1sz)
+        use_ttbr1 = 1;
+    else
+        return false;
+    if (w->ttbcr & (use_ttbr1 ? TTBCR_EPD1 : TTBCR_EPD0))
+        return false;
+    ttbr = use_ttbr1 ? w->ttbr1 : w->ttbr0;
+    tsz = use_ttbr1 ? t1sz : t0sz;
+    if (tsz <= 1) {                                   /* lpae.stage1_start (B3.6.5) */
+        level = 1;
+        x = 5 - tsz;
+    } else {
+        level = 2;
+        x = 14 - tsz;
+    }
+    table = ttbr & 0xffffffffffull & ~((1ull << x) - 1);
+    shift = shift_of[level];
+    index = (va >> shift) & ((1ull << (32 - tsz - shift)) - 1);
+    for (;;) {
+        uint64_t at = table | (index << 3), kind;
+        if (at < w->ram_base || at + 8 > w->ram_end || s->mem_read(uc, at, &desc, 8) != 0)
+            return false;
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+        desc = __builtin_bswap64(desc);               /* guest memory is little-endian */
+#endif
+        kind = desc & 3;
+        if (kind == 3 && level < 3) {
+            attrs |= desc;
+            table = desc & OA_MASK;
+            level++;
+            shift = shift_of[level];
+            index = (va >> shift) & 0x1ff;
+            continue;
+        }
+        if ((kind == 1 && level < 3) || (kind == 3 && level == 3))
+            break;
+        return false;                                 /* translation fault */
+    }
+    if (!(desc & D_AF))
+        return false;                                 /* access flag fault */
+    ap = (uint32_t)(desc >> 6) & 3u;
+    pl1_rw = ap_pl1[ap];
+    pl0_rw = ap_pl0[ap];
+    if (attrs & T_AP0)
+        pl0_rw = 0;
+    if (attrs & T_AP1) {
+        pl1_rw &= ~TC_PROT_WRITE;
+        pl0_rw &= ~TC_PROT_WRITE;
+    }
+    *perms = grant(pl1_rw, pl0_rw, pl, (desc & D_XN) || (attrs & T_XN),
+                   (desc & D_PXN) || (attrs & T_PXN), w->sctlr);
+    *pa = (desc & block_mask[level]) | (va & ((1ull << shift) - 1));
+    return true;
+}
+
+/* A data access's translation in the armed regime, if it is granted; false otherwise. */
+static bool walk_data(tc_state *s, tc_engine *uc, uint32_t va, uint32_t cls, uint32_t need,
+                      uint64_t *pa, uint32_t *perms)
+{
+    if (!(s->walk.sctlr & SCTLR_M)) {                 /* stage 1 off: flat (translate_pl10) */
+        *pa = va;
+        *perms = TC_PROT_READ | TC_PROT_WRITE | TC_PROT_EXEC;
+        return true;
+    }
+    if (!walk_long(s, uc, va, cls, pa, perms))
+        return false;
+    return (*perms & need) == need;                   /* else a permission fault */
+}
+
 bool tc_fill(tc_engine *uc, uint64_t vaddr, int type, tc_tlb_entry *result, void *user_data)
 {
     tc_state *s = (tc_state *)user_data;
-    uint32_t cpsr = 0, cls, va_page, need, flags;
+    uint32_t cpsr = 0, cls, va_page, need, flags, perms;
+    uint64_t pa;
     tc_entry *e;
     s->reg_read(uc, FC_REG_CPSR, &cpsr);
     cls = regime_class(cpsr);
     va_page = (uint32_t)(vaddr & TC_PAGE_MASK);
     e = &s->table[slot_of(va_page, cls)];
-    if (e->gen != s->gen || e->tag != (va_page | cls << 1 | 1u)) {
-        s->misses++;
-        return false;
-    }
-    flags = (uint32_t)(e->pa_flags & 0x3ff);
     need = type == TC_MEM_WRITE ? TC_PROT_WRITE : type == TC_MEM_FETCH ? TC_PROT_EXEC | TC_FETCHED
                                                                      : TC_PROT_READ;
-    if ((flags & need) != need) {
-        s->misses++;
-        return false;
+    if (e->gen == s->gen && e->tag == (va_page | cls << 1 | 1u)) {
+        flags = (uint32_t)(e->pa_flags & 0x3ff);
+        if ((flags & need) == need) {
+            result->paddr = e->pa_flags & TC_PAGE_MASK;
+            result->perms = (int)(flags & (TC_PROT_READ | TC_PROT_WRITE |
+                                           (type == TC_MEM_FETCH ? TC_PROT_EXEC : 0)));
+            s->hits++;
+            return true;
+        }
     }
-    result->paddr = e->pa_flags & TC_PAGE_MASK;
-    result->perms = (int)(flags & (TC_PROT_READ | TC_PROT_WRITE | (type == TC_MEM_FETCH ? TC_PROT_EXEC : 0)));
-    s->hits++;
+    s->misses++;
+    if (!s->walk.armed || type == TC_MEM_FETCH || cls == 2u
+            || (type == TC_MEM_WRITE && !s->walk.writes)
+            || !walk_data(s, uc, (uint32_t)vaddr, cls, need, &pa, &perms))
+        return false;
+    if (!s->walk.writes)
+        perms &= ~TC_PROT_WRITE;
+    tc_insert(s, (uint32_t)vaddr, cls, pa & TC_PAGE_MASK, perms, 0);
+    s->walks++;
+    result->paddr = pa & TC_PAGE_MASK;
+    result->perms = (int)(perms & (TC_PROT_READ | TC_PROT_WRITE));
     return true;
+}
+
+/* For tests: the walk tc_fill would make for a data access (write: 1) at va from PL pl. */
+int tc_walk(tc_state *s, tc_engine *uc, uint32_t va, uint32_t pl, uint32_t write,
+            uint64_t *pa, uint32_t *perms)
+{
+    return walk_data(s, uc, va, pl, write ? TC_PROT_WRITE : TC_PROT_READ, pa, perms) ? 1 : 0;
 }
 
 /* Store what the Python fill granted for va in regime class cls (fetch: it scanned the page). */

@@ -26,6 +26,21 @@ class _Entry(ctypes.Structure):
     _fields_ = [("pa_flags", ctypes.c_uint64), ("tag", ctypes.c_uint32), ("gen", ctypes.c_uint32)]
 
 
+class _WalkRegs(ctypes.Structure):
+    """Mirror of ``tc_walk_regs``: the regime the C fill hook may walk itself."""
+
+    _fields_ = [
+        ("armed", ctypes.c_uint32),
+        ("sctlr", ctypes.c_uint32),
+        ("ttbcr", ctypes.c_uint32),
+        ("writes", ctypes.c_uint32),
+        ("ttbr0", ctypes.c_uint64),
+        ("ttbr1", ctypes.c_uint64),
+        ("ram_base", ctypes.c_uint64),
+        ("ram_end", ctypes.c_uint64),
+    ]
+
+
 class _State(ctypes.Structure):
     """Mirror of ``tc_state`` in tlbcache.c (checked against ``tc_state_size``)."""
 
@@ -35,7 +50,10 @@ class _State(ctypes.Structure):
         ("hits", ctypes.c_uint64),
         ("misses", ctypes.c_uint64),
         ("inserts", ctypes.c_uint64),
+        ("walks", ctypes.c_uint64),
         ("reg_read", ctypes.c_void_p),
+        ("mem_read", ctypes.c_void_p),
+        ("walk", _WalkRegs),
         ("table", _Entry * (1 << BITS)),
     ]
 
@@ -74,6 +92,7 @@ class TlbCache:
         self._slice_mark = 0          # fills when the last slice began
         self._flush_mark = 0          # fills when unicorn's TLB was last emptied
         self._entries = TLB_ENTRIES   # what unicorn's TLB has likely grown to
+        self._write_watchers = 0      # snapshotters that need every writable page filled in Python
         if lib is None:
             return
         lib.tc_insert.argtypes = [ctypes.c_void_p, ctypes.c_uint32, ctypes.c_uint32, ctypes.c_uint64,
@@ -81,6 +100,7 @@ class TlbCache:
         lib.tc_flush.argtypes = [ctypes.c_void_p]
         lib.tc_invalidate_page.argtypes = [ctypes.c_void_p, ctypes.c_uint32]
         self._st.reg_read = ctypes.cast(fastcount._uclib().uc_reg_read, ctypes.c_void_p).value
+        self._st.mem_read = ctypes.cast(fastcount._uclib().uc_mem_read, ctypes.c_void_p).value
         fastcount.add_native_hook(uc, UC_HOOK_TLB_FILL, lib.tc_fill, self._st)
         # the engine may call the hook until it is closed: the state lives as long as the Uc
         keep = getattr(uc, "_hypdbg_tlbcache", None)
@@ -98,10 +118,43 @@ class TlbCache:
             self._insert(self._ptr, va & 0xFFFFFFFF, regime_class(mode), pa, perms, fetch)
 
     def flush(self) -> None:
-        """Forget every translation (with unicorn's TLB)."""
+        """Forget every translation (with unicorn's TLB), and the regime armed for walks."""
         if self._lib is not None:
             self._flush(self._ptr)
+            self._st.walk.armed = 0
             self._flush_mark = self._st.hits + self._st.misses
+
+    @property
+    def walks_here(self) -> bool:
+        """Whether the C hook can walk data misses itself (the helper is built)."""
+        return self._lib is not None
+
+    def arm_walks(self, sctlr: int, ttbcr: int, ttbr0: int, ttbr1: int,
+                  ram_base: int, ram_size: int) -> None:
+        """Let the C hook walk data misses of the PL1&0 regime with these registers (the
+        caller has checked that stage 2 is off and that stage 1 is off or long-descriptor),
+        reading descriptors from RAM only. Undone by :meth:`disarm_walks` and :meth:`flush`."""
+        w = self._st.walk
+        w.sctlr, w.ttbcr = sctlr & 0xFFFFFFFF, ttbcr & 0xFFFFFFFF
+        w.ttbr0, w.ttbr1 = ttbr0, ttbr1
+        w.ram_base, w.ram_end = ram_base, ram_base + ram_size
+        w.writes = int(self._write_watchers == 0)
+        w.armed = 1
+
+    def keep_writes_in_python(self, python: bool) -> None:
+        """While snapshots are taken, a page must be saved before it first becomes writable,
+        which Python's fill does: C walks then grant reads only. Each ``True`` (a snapshotter
+        attaching) is undone by one ``False``."""
+        self._write_watchers = max(0, self._write_watchers + (1 if python else -1))
+        self.disarm_walks()
+
+    def disarm_walks(self) -> None:
+        """The regime's registers may have changed: leave misses to Python again."""
+        self._st.walk.armed = 0
+
+    @property
+    def walks_armed(self) -> bool:
+        return bool(self._st.walk.armed)
 
     def invalidate_page(self, va: int) -> None:
         """Forget the 4 KiB page holding ``va`` in every regime (TLB invalidate by address)."""
@@ -136,4 +189,4 @@ class TlbCache:
     @property
     def stats(self) -> Dict[str, int]:
         st = self._st
-        return {"hits": st.hits, "misses": st.misses, "inserts": st.inserts}
+        return {"hits": st.hits, "misses": st.misses, "inserts": st.inserts, "walks": st.walks}

@@ -66,3 +66,21 @@ def test_hook_del_removes_it() -> None:
     uc.ctl_flush_tb()
     uc.emu_start(BASE, BASE + 16)
     assert len(seen) == 4
+
+
+def test_a_failing_fill_hook_is_not_reported_as_a_guest_fault() -> None:
+    """An exception in the machine's TLB-fill hook makes unicorn stop with an error of its
+    own; the machine raises the hook's exception rather than stopping with a 'fault'."""
+    from hypdbg.core.loader import Image
+    from hypdbg.core.machine import Machine
+
+    code = struct.pack("<II", 0xE5901000, 0xEAFFFFFE)        # ldr r1, [r0] ; b .
+    m = Machine(Image("t", 0x40000000, False, [(0x40000000, code)]), ram_mb=64)
+    m.uc.reg_write(UC_ARM_REG_R0, 0x40001000)
+
+    def broken(vaddr: int, access: int) -> None:
+        raise LookupError("fill hook bug")
+    m._translate_fill = broken  # type: ignore[assignment]
+    m.tlb_cache.flush()
+    with pytest.raises(LookupError, match="fill hook bug"):
+        m.run(max_insns=1000)
