@@ -452,8 +452,7 @@ class Machine:
         pa, perms = result
         mode = self.cpu.mode
         self.tlb_cache.insert(vaddr, mode, pa, perms, access == UC_MEM_FETCH)
-        if mode != HYP:
-            self.mmu.arm_native_walks(RAM_BASE, self.ram_size)
+        self.mmu.arm_native_walks(mode == HYP, RAM_BASE, self.ram_size)
         if access != UC_MEM_FETCH:
             # Execute is granted only on a fetch fill, the one that scans the page for
             # intercepted instructions: data-only pages are never scanned.

@@ -21,7 +21,7 @@ from .hyp import syndrome as S
 from .hyp.hyp_mmu import HypRegs, translate_hyp
 from .stage1 import HCR_DC, HCR_TGE, SCTLR_M, Stage1Regs, translate_pl10
 from .stage2.fault import DataAbortInsn, hyp_abort_report
-from .stage2.walk import HCR_VM, Stage2Regs, walk_stage2
+from .stage2.walk import HCR_PTW, HCR_VM, Stage2Regs, stage2_params, walk_stage2
 from .translation import PL, Access, Translation
 from .worlds import HOST, HYPERVISOR, WorldKey
 
@@ -62,20 +62,31 @@ class Mmu:
         self._s1 = self._s2 = self._hyp = None
         self.m.tlb_cache.disarm_walks()
 
-    def arm_native_walks(self, ram_base: int, ram_size: int) -> None:
-        """After a fill in the PL1&0 regime: let the C fill hook walk this regime's data
-        misses itself if it can (stage 2 off; stage 1 off or long-descriptor; see
-        tlbcache.c), reading descriptors from RAM. The registers are the ones this fill
-        walked with."""
+    def arm_native_walks(self, hyp: bool, ram_base: int, ram_size: int) -> None:
+        """After a fill in Hyp mode (``hyp``) or the PL1&0 regime: let the C fill hook walk
+        that regime's data misses itself if it can (long descriptors or no stage 1; stage 2
+        only without HCR.DC, TGE and PTW; see tlbcache.c), reading descriptors from RAM.
+        The registers are the ones this fill walked with."""
         cache = self.m.tlb_cache
-        if not cache.walks_here or cache.walks_armed:
+        if not cache.walks_here or cache.walks_armed(hyp):
             return
-        if self.stage2_regs().hcr & (HCR_VM | HCR_DC | HCR_TGE):
+        if hyp:
+            h = self.hyp_regs()
+            cache.arm_hyp_walks(h.hsctlr, h.htcr, h.httbr, ram_base, ram_size)
+            return
+        s2 = self.stage2_regs()
+        if s2.hcr & (HCR_DC | HCR_TGE | HCR_PTW):
             return
         s1 = self.stage1_regs()
         if s1.sctlr & SCTLR_M and not s1.ttbcr & TTBCR_EAE:
             return
-        cache.arm_walks(s1.sctlr, s1.ttbcr, s1.ttbr0, s1.ttbr1, ram_base, ram_size)
+        if s2.hcr & HCR_VM:
+            if stage2_params(s2.vtcr) is None:
+                return
+            cache.arm_walks(s1.sctlr, s1.ttbcr, s1.ttbr0, s1.ttbr1, ram_base, ram_size,
+                            s2.vtcr, s2.vttbr)
+        else:
+            cache.arm_walks(s1.sctlr, s1.ttbcr, s1.ttbr0, s1.ttbr1, ram_base, ram_size)
 
     def stage1_regs(self) -> Stage1Regs:
         if self._s1 is None:

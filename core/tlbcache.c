@@ -23,13 +23,13 @@
  * fills are granted without execute permission so that a later fetch comes
  * back to it.
  *
- * A data access that misses is also walked here when the regime is the
- * simple common one: PL1&0 with stage 2 off (HCR.VM, DC and TGE clear) and
- * either no stage 1 (SCTLR.M clear) or long descriptors (TTBCR.EAE) in RAM.
- * Python arms this with the registers of its last walk and disarms it wherever
- * the cache is flushed or those registers may have changed. While snapshots
- * are kept, write permission is left to Python's fill, which saves a page
- * before it first becomes writable. The walk follows
+ * A data access that misses is also walked here when its regime uses long
+ * descriptors (ARM ARM B3.6) in RAM: Hyp mode's stage 1, or PL1&0 with stage 1
+ * off or long-descriptor (TTBCR.EAE), followed by stage 2 when HCR.VM is set
+ * (HCR.DC, TGE and PTW clear). Python arms each regime with the registers of
+ * its last walk there and disarms both wherever the cache is flushed or those
+ * registers may have changed. While snapshots are kept, write permission is
+ * left to Python's fill, which saves a page before it first becomes writable. The walk follows
  * core/stage1.py and core/lpae.py (ARM ARM B3.6); anything else (a fault,
  * short descriptors, a descriptor outside RAM) is left to Python, which walks
  * again and reports it. A Linux boot makes some 130k such fills.
@@ -60,9 +60,9 @@ typedef struct uc_struct tc_engine;
 typedef int (*tc_reg_read_fn)(tc_engine *uc, int regid, void *value);
 typedef int (*tc_mem_read_fn)(tc_engine *uc, uint64_t address, void *bytes, uint64_t size);
 
-/* The registers of the regime walked in C (set by Python; armed = 0: leave misses to Python). */
+/* The registers of the regimes walked in C (set by Python; armed 0: leave misses to Python). */
 typedef struct tc_walk_regs {
-    uint32_t armed;
+    uint32_t armed;      /* PL1&0 */
     uint32_t sctlr;
     uint32_t ttbcr;
     uint32_t writes;     /* 0: grant no write permission here (snapshots track writable pages) */
@@ -70,6 +70,14 @@ typedef struct tc_walk_regs {
     uint64_t ttbr1;
     uint64_t ram_base;   /* descriptors are read from [ram_base, ram_end) only */
     uint64_t ram_end;
+    uint32_t stage2;     /* PL1&0 output goes through stage 2 (VTCR, VTTBR) */
+    uint32_t vtcr;
+    uint64_t vttbr;
+    uint32_t hyp_armed;  /* Hyp mode's stage 1 (HSCTLR, HTCR, HTTBR) */
+    uint32_t hsctlr;
+    uint32_t htcr;
+    uint32_t pad;
+    uint64_t httbr;
 } tc_walk_regs;
 
 /* unicorn's uc_tlb_entry */
@@ -119,6 +127,7 @@ void tc_insert(tc_state *s, uint32_t va, uint32_t cls, uint64_t pa, uint32_t per
 #define SCTLR_UWXN (1u << 20)
 #define TTBCR_EPD0 (1u << 7)
 #define TTBCR_EPD1 (1u << 23)
+#define D_AP2 (1ull << 7)
 #define D_AF (1ull << 10)
 #define D_PXN (1ull << 53)
 #define D_XN (1ull << 54)
@@ -138,46 +147,35 @@ static uint32_t grant(uint32_t pl1_rw, uint32_t pl0_rw, uint32_t pl, int xn, int
     return rw;
 }
 
-/* A long-descriptor stage-1 walk that succeeds (stage1._walk_long, lpae.walk); false for
- * anything Python must see: a fault of any kind, or a descriptor outside RAM. */
-static bool walk_long(tc_state *s, tc_engine *uc, uint32_t va, uint32_t pl,
-                      uint64_t *pa, uint32_t *perms)
+typedef struct tc_leaf {
+    uint64_t desc;
+    uint64_t attrs;      /* OR of the table descriptors on the way (lpae.walk's table_attrs) */
+    uint64_t oa;         /* output address of addr */
+} tc_leaf;
+
+static bool s2_lookup(tc_state *s, tc_engine *uc, uint64_t ipa, uint32_t need,
+                      uint64_t *pa, uint32_t *perms);
+
+/* One long-descriptor walk from table at level (lpae.walk), its descriptors read from RAM
+ * (through stage 2 first when via_s2: a stage-1 walk of a guest); false unless it ends on
+ * a block or page descriptor. */
+static bool table_walk(tc_state *s, tc_engine *uc, uint64_t addr, uint64_t table, uint32_t level,
+                       uint32_t inputsize, int via_s2, tc_leaf *leaf)
 {
     static const uint32_t shift_of[4] = {0, 30, 21, 12};
     static const uint64_t block_mask[4] = {0, 0xffc0000000ull, 0xffffe00000ull, OA_MASK};
-    /* AP[2:1] -> (PL1, PL0) read/write (stage1._AP_SIMPLE) */
-    static const uint32_t ap_pl1[4] = {3, 3, 1, 1}, ap_pl0[4] = {0, 3, 0, 1};
     const tc_walk_regs *w = &s->walk;
-    uint32_t t0sz = w->ttbcr & 7u, t1sz = (w->ttbcr >> 16) & 7u, tsz, level, shift, x;
-    uint32_t pl1_rw, pl0_rw, ap;
-    uint64_t ttbr, table, index, desc = 0, attrs = 0;
-    int use_ttbr1;
-    if (t0sz && !(va >> (32 - t0sz)))
-        use_ttbr1 = 0;
-    else if (t1sz && (va >> (32 - t1sz)) == (1u << t1sz) - 1u)
-        use_ttbr1 = 1;
-    else if (!t0sz)
-        use_ttbr1 = 0;
-    else if (!t1sz)
-        use_ttbr1 = 1;
-    else
-        return false;
-    if (w->ttbcr & (use_ttbr1 ? TTBCR_EPD1 : TTBCR_EPD0))
-        return false;
-    ttbr = use_ttbr1 ? w->ttbr1 : w->ttbr0;
-    tsz = use_ttbr1 ? t1sz : t0sz;
-    if (tsz <= 1) {                                   /* lpae.stage1_start (B3.6.5) */
-        level = 1;
-        x = 5 - tsz;
-    } else {
-        level = 2;
-        x = 14 - tsz;
-    }
-    table = ttbr & 0xffffffffffull & ~((1ull << x) - 1);
-    shift = shift_of[level];
-    index = (va >> shift) & ((1ull << (32 - tsz - shift)) - 1);
+    uint32_t shift = shift_of[level];
+    uint64_t index = (addr >> shift) & ((1ull << (inputsize - shift)) - 1), desc = 0, attrs = 0;
     for (;;) {
         uint64_t at = table | (index << 3), kind;
+        if (via_s2) {                                 /* the descriptor's IPA, read-checked */
+            uint64_t at_pa;
+            uint32_t s2_perms;
+            if (!s2_lookup(s, uc, at, TC_PROT_READ, &at_pa, &s2_perms))
+                return false;
+            at = at_pa;
+        }
         if (at < w->ram_base || at + 8 > w->ram_end || s->mem_read(uc, at, &desc, 8) != 0)
             return false;
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
@@ -189,7 +187,7 @@ static bool walk_long(tc_state *s, tc_engine *uc, uint32_t va, uint32_t pl,
             table = desc & OA_MASK;
             level++;
             shift = shift_of[level];
-            index = (va >> shift) & 0x1ff;
+            index = (addr >> shift) & 0x1ff;
             continue;
         }
         if ((kind == 1 && level < 3) || (kind == 3 && level == 3))
@@ -198,33 +196,155 @@ static bool walk_long(tc_state *s, tc_engine *uc, uint32_t va, uint32_t pl,
     }
     if (!(desc & D_AF))
         return false;                                 /* access flag fault */
-    ap = (uint32_t)(desc >> 6) & 3u;
-    pl1_rw = ap_pl1[ap];
-    pl0_rw = ap_pl0[ap];
-    if (attrs & T_AP0)
-        pl0_rw = 0;
-    if (attrs & T_AP1) {
-        pl1_rw &= ~TC_PROT_WRITE;
-        pl0_rw &= ~TC_PROT_WRITE;
-    }
-    *perms = grant(pl1_rw, pl0_rw, pl, (desc & D_XN) || (attrs & T_XN),
-                   (desc & D_PXN) || (attrs & T_PXN), w->sctlr);
-    *pa = (desc & block_mask[level]) | (va & ((1ull << shift) - 1));
+    leaf->desc = desc;
+    leaf->attrs = attrs;
+    leaf->oa = (desc & block_mask[level]) | (addr & ((1ull << shift) - 1));
     return true;
 }
 
-/* A data access's translation in the armed regime, if it is granted; false otherwise. */
-static bool walk_data(tc_state *s, tc_engine *uc, uint32_t va, uint32_t cls, uint32_t need,
+/* Stage 2 (stage2.walk.lookup without HCR.PTW): PA and permissions of ipa if need is granted. */
+static bool s2_lookup(tc_state *s, tc_engine *uc, uint64_t ipa, uint32_t need,
                       uint64_t *pa, uint32_t *perms)
 {
-    if (!(s->walk.sctlr & SCTLR_M)) {                 /* stage 1 off: flat (translate_pl10) */
+    const tc_walk_regs *w = &s->walk;
+    int32_t t0sz = (int32_t)(w->vtcr & 0xfu);
+    uint32_t sl0 = (w->vtcr >> 6) & 3u, level, x, inputsize, hap;
+    tc_leaf leaf;
+    if (t0sz & 8)
+        t0sz -= 16;
+    if (sl0 == 1 && t0sz <= 1) {                       /* stage2_params (B3.6.5) */
+        level = 1;
+        x = (uint32_t)(5 - t0sz);
+    } else if (sl0 == 0 && t0sz >= -2) {
+        level = 2;
+        x = (uint32_t)(14 - t0sz);
+    } else {
+        return false;
+    }
+    inputsize = (uint32_t)(32 - t0sz);
+    if (ipa >> inputsize)
+        return false;
+    if (!table_walk(s, uc, ipa, w->vttbr & 0xffffffffffull & ~((1ull << x) - 1), level, inputsize,
+                    0, &leaf))
+        return false;
+    hap = (uint32_t)(leaf.desc >> 6) & 3u;
+    *perms = ((hap & 1u) ? TC_PROT_READ : 0) | ((hap & 2u) ? TC_PROT_WRITE : 0);
+    if ((*perms & TC_PROT_READ) && !(leaf.desc & D_XN))
+        *perms |= TC_PROT_EXEC;
+    if ((*perms & need) != need)
+        return false;                                 /* stage-2 permission fault */
+    *pa = leaf.oa;
+    return true;
+}
+
+/* PL1&0 (stage1.translate_pl10): stage 1 off or long-descriptor, then stage 2 if on. */
+static bool walk_pl10(tc_state *s, tc_engine *uc, uint32_t va, uint32_t pl, uint32_t need,
+                      uint64_t *pa, uint32_t *perms)
+{
+    /* AP[2:1] -> (PL1, PL0) read/write (stage1._AP_SIMPLE) */
+    static const uint32_t ap_pl1[4] = {3, 3, 1, 1}, ap_pl0[4] = {0, 3, 0, 1};
+    const tc_walk_regs *w = &s->walk;
+    uint64_t ipa;
+    uint32_t s1_perms;
+    if (!(w->sctlr & SCTLR_M)) {                      /* stage 1 off: flat */
+        ipa = va;
+        s1_perms = TC_PROT_READ | TC_PROT_WRITE | TC_PROT_EXEC;
+    } else {
+        uint32_t t0sz = w->ttbcr & 7u, t1sz = (w->ttbcr >> 16) & 7u, tsz, level, x, ap;
+        uint32_t pl1_rw, pl0_rw;
+        int use_ttbr1;
+        tc_leaf leaf;
+        if (t0sz && !(va >> (32 - t0sz)))              /* stage1._walk_long (B3.6.4) */
+            use_ttbr1 = 0;
+        else if (t1sz && (va >> (32 - t1sz)) == (1u << t1sz) - 1u)
+            use_ttbr1 = 1;
+        else if (!t0sz)
+            use_ttbr1 = 0;
+        else if (!t1sz)
+            use_ttbr1 = 1;
+        else
+            return false;
+        if (w->ttbcr & (use_ttbr1 ? TTBCR_EPD1 : TTBCR_EPD0))
+            return false;
+        tsz = use_ttbr1 ? t1sz : t0sz;
+        if (tsz <= 1) {                               /* lpae.stage1_start (B3.6.5) */
+            level = 1;
+            x = 5 - tsz;
+        } else {
+            level = 2;
+            x = 14 - tsz;
+        }
+        if (!table_walk(s, uc, va, (use_ttbr1 ? w->ttbr1 : w->ttbr0) & 0xffffffffffull
+                        & ~((1ull << x) - 1), level, 32 - tsz, (int)w->stage2, &leaf))
+            return false;
+        ap = (uint32_t)(leaf.desc >> 6) & 3u;
+        pl1_rw = ap_pl1[ap];
+        pl0_rw = ap_pl0[ap];
+        if (leaf.attrs & T_AP0)
+            pl0_rw = 0;
+        if (leaf.attrs & T_AP1) {
+            pl1_rw &= ~TC_PROT_WRITE;
+            pl0_rw &= ~TC_PROT_WRITE;
+        }
+        s1_perms = grant(pl1_rw, pl0_rw, pl, (leaf.desc & D_XN) || (leaf.attrs & T_XN),
+                         (leaf.desc & D_PXN) || (leaf.attrs & T_PXN), w->sctlr);
+        if ((s1_perms & need) != need)
+            return false;                             /* stage-1 permission fault */
+        ipa = leaf.oa;
+    }
+    if (!w->stage2) {
+        *pa = ipa;
+        *perms = s1_perms;
+        return true;
+    }
+    if (!s2_lookup(s, uc, ipa, need, pa, perms))
+        return false;
+    *perms &= s1_perms;
+    return true;
+}
+
+/* Hyp mode's stage 1 (hyp_mmu.translate_hyp). */
+static bool walk_hyp(tc_state *s, tc_engine *uc, uint32_t va, uint32_t need,
+                     uint64_t *pa, uint32_t *perms)
+{
+    const tc_walk_regs *w = &s->walk;
+    uint32_t tsz = w->htcr & 7u, level, x;
+    tc_leaf leaf;
+    if (!(w->hsctlr & SCTLR_M)) {
         *pa = va;
         *perms = TC_PROT_READ | TC_PROT_WRITE | TC_PROT_EXEC;
         return true;
     }
-    if (!walk_long(s, uc, va, cls, pa, perms))
+    if (tsz && (va >> (32 - tsz)))
         return false;
-    return (*perms & need) == need;                   /* else a permission fault */
+    if (tsz <= 1) {
+        level = 1;
+        x = 5 - tsz;
+    } else {
+        level = 2;
+        x = 14 - tsz;
+    }
+    if (!table_walk(s, uc, va, w->httbr & 0xffffffffffull & ~((1ull << x) - 1), level, 32 - tsz,
+                    0, &leaf))
+        return false;
+    *perms = ((leaf.desc & D_AP2) || (leaf.attrs & T_AP1)) ? TC_PROT_READ
+                                                           : TC_PROT_READ | TC_PROT_WRITE;
+    if (!((leaf.desc & D_XN) || (leaf.attrs & T_XN)
+          || ((w->hsctlr & SCTLR_WXN) && (*perms & TC_PROT_WRITE))))
+        *perms |= TC_PROT_EXEC;
+    if ((*perms & need) != need)
+        return false;
+    *pa = leaf.oa;
+    return true;
+}
+
+/* A data access's translation in its armed regime (class 0 PL0, 1 PL1, 2 Hyp), if granted. */
+static bool walk_data(tc_state *s, tc_engine *uc, uint32_t va, uint32_t cls, uint32_t need,
+                      uint64_t *pa, uint32_t *perms)
+{
+    if (cls == 2u)
+        return s->walk.hyp_armed && walk_hyp(s, uc, va, need, pa, perms);
+    return s->walk.armed && walk_pl10(s, uc, va, cls, need, pa, perms);
 }
 
 bool tc_fill(tc_engine *uc, uint64_t vaddr, int type, tc_tlb_entry *result, void *user_data)
@@ -250,8 +370,7 @@ bool tc_fill(tc_engine *uc, uint64_t vaddr, int type, tc_tlb_entry *result, void
         }
     }
     s->misses++;
-    if (!s->walk.armed || type == TC_MEM_FETCH || cls == 2u
-            || (type == TC_MEM_WRITE && !s->walk.writes)
+    if (type == TC_MEM_FETCH || (type == TC_MEM_WRITE && !s->walk.writes)
             || !walk_data(s, uc, (uint32_t)vaddr, cls, need, &pa, &perms))
         return false;
     if (!s->walk.writes)
@@ -263,11 +382,12 @@ bool tc_fill(tc_engine *uc, uint64_t vaddr, int type, tc_tlb_entry *result, void
     return true;
 }
 
-/* For tests: the walk tc_fill would make for a data access (write: 1) at va from PL pl. */
-int tc_walk(tc_state *s, tc_engine *uc, uint32_t va, uint32_t pl, uint32_t write,
+/* For tests: the walk tc_fill would make for a data access (write: 1) at va in regime class
+ * cls (0 PL0, 1 PL1, 2 Hyp). */
+int tc_walk(tc_state *s, tc_engine *uc, uint32_t va, uint32_t cls, uint32_t write,
             uint64_t *pa, uint32_t *perms)
 {
-    return walk_data(s, uc, va, pl, write ? TC_PROT_WRITE : TC_PROT_READ, pa, perms) ? 1 : 0;
+    return walk_data(s, uc, va, cls, write ? TC_PROT_WRITE : TC_PROT_READ, pa, perms) ? 1 : 0;
 }
 
 /* Store what the Python fill granted for va in regime class cls (fetch: it scanned the page). */

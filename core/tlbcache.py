@@ -38,6 +38,14 @@ class _WalkRegs(ctypes.Structure):
         ("ttbr1", ctypes.c_uint64),
         ("ram_base", ctypes.c_uint64),
         ("ram_end", ctypes.c_uint64),
+        ("stage2", ctypes.c_uint32),
+        ("vtcr", ctypes.c_uint32),
+        ("vttbr", ctypes.c_uint64),
+        ("hyp_armed", ctypes.c_uint32),
+        ("hsctlr", ctypes.c_uint32),
+        ("htcr", ctypes.c_uint32),
+        ("pad2", ctypes.c_uint32),
+        ("httbr", ctypes.c_uint64),
     ]
 
 
@@ -121,7 +129,7 @@ class TlbCache:
         """Forget every translation (with unicorn's TLB), and the regime armed for walks."""
         if self._lib is not None:
             self._flush(self._ptr)
-            self._st.walk.armed = 0
+            self.disarm_walks()
             self._flush_mark = self._st.hits + self._st.misses
 
     @property
@@ -130,16 +138,32 @@ class TlbCache:
         return self._lib is not None
 
     def arm_walks(self, sctlr: int, ttbcr: int, ttbr0: int, ttbr1: int,
-                  ram_base: int, ram_size: int) -> None:
-        """Let the C hook walk data misses of the PL1&0 regime with these registers (the
-        caller has checked that stage 2 is off and that stage 1 is off or long-descriptor),
-        reading descriptors from RAM only. Undone by :meth:`disarm_walks` and :meth:`flush`."""
+                  ram_base: int, ram_size: int, vtcr: Optional[int] = None,
+                  vttbr: int = 0) -> None:
+        """Let the C hook walk data misses of the PL1&0 regime with these registers, then
+        stage 2 with ``vtcr``/``vttbr`` unless ``vtcr`` is None (the caller has checked that
+        stage 1 is off or long-descriptor, and HCR.DC, TGE and PTW are clear), reading
+        descriptors from RAM only. Undone by :meth:`disarm_walks` and :meth:`flush`."""
         w = self._st.walk
         w.sctlr, w.ttbcr = sctlr & 0xFFFFFFFF, ttbcr & 0xFFFFFFFF
         w.ttbr0, w.ttbr1 = ttbr0, ttbr1
+        w.stage2 = int(vtcr is not None)
+        w.vtcr, w.vttbr = (vtcr or 0) & 0xFFFFFFFF, vttbr
+        self._set_ram(ram_base, ram_size)
+        w.armed = 1
+
+    def arm_hyp_walks(self, hsctlr: int, htcr: int, httbr: int, ram_base: int,
+                      ram_size: int) -> None:
+        """The same for Hyp mode's stage 1."""
+        w = self._st.walk
+        w.hsctlr, w.htcr, w.httbr = hsctlr & 0xFFFFFFFF, htcr & 0xFFFFFFFF, httbr
+        self._set_ram(ram_base, ram_size)
+        w.hyp_armed = 1
+
+    def _set_ram(self, ram_base: int, ram_size: int) -> None:
+        w = self._st.walk
         w.ram_base, w.ram_end = ram_base, ram_base + ram_size
         w.writes = int(self._write_watchers == 0)
-        w.armed = 1
 
     def keep_writes_in_python(self, python: bool) -> None:
         """While snapshots are taken, a page must be saved before it first becomes writable,
@@ -149,12 +173,12 @@ class TlbCache:
         self.disarm_walks()
 
     def disarm_walks(self) -> None:
-        """The regime's registers may have changed: leave misses to Python again."""
+        """The regimes' registers may have changed: leave misses to Python again."""
         self._st.walk.armed = 0
+        self._st.walk.hyp_armed = 0
 
-    @property
-    def walks_armed(self) -> bool:
-        return bool(self._st.walk.armed)
+    def walks_armed(self, hyp: bool) -> bool:
+        return bool(self._st.walk.hyp_armed if hyp else self._st.walk.armed)
 
     def invalidate_page(self, va: int) -> None:
         """Forget the 4 KiB page holding ``va`` in every regime (TLB invalidate by address)."""
