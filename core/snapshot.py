@@ -46,6 +46,7 @@ from __future__ import annotations
 
 import bisect
 import copy
+import ctypes
 import dataclasses
 import enum
 import weakref
@@ -205,6 +206,9 @@ class PageStore:
         self.data: Dict[int, List[bytes]] = {}
         self.changed: Dict[Any, Set[int]] = {}    # snapshot label -> pages with a version there
         self.dirty: Set[int] = set()
+        # ``dirty`` as a bitmap (bit n: page first + n), for the C fill hook: it may grant
+        # write permission on a page already in ``dirty`` (tlbcache.c)
+        self.saved_map = (ctypes.c_uint8 * ((self.last - self.first + 7) // 8))()
         self.nbytes = 0
 
     def _read(self, page: int) -> bytes:
@@ -217,6 +221,8 @@ class PageStore:
         while page <= end:
             if page not in self.dirty:
                 self.dirty.add(page)
+                n = page - self.first
+                self.saved_map[n >> 3] |= 1 << (n & 7)
                 if page not in self.origin:
                     self.origin[page] = self._read(page)
                     self.labels[page] = []
@@ -264,8 +270,13 @@ class PageStore:
                     self._insert(page, following, old)
             self._insert(page, label, content)
             saved += 1
-        self.dirty = set()
+        self.clear_dirty()
         return saved
+
+    def clear_dirty(self) -> None:
+        """A new base: nothing written since (the bitmap follows the set)."""
+        self.dirty = set()
+        ctypes.memset(self.saved_map, 0, len(self.saved_map))
 
     def between(self, a: Any, b: Optional[Any]) -> Set[int]:
         """Pages with a version labelled in (a, b] (or (b, a]); ``None`` stands for the origin."""
@@ -285,7 +296,7 @@ class PageStore:
         uc = self.m.uc
         for page in pages:
             uc.mem_write(page << PAGE_BITS, self.content_at(page, label))
-        self.dirty = set()
+        self.clear_dirty()
         return len(pages)
 
     def matches(self, base: Optional[Any], label: Any) -> bool:
@@ -352,7 +363,7 @@ class Snapshotter:
         m._translate_fill = tracked_fill  # type: ignore[method-assign]
         m.write_phys = tracked_write  # type: ignore[method-assign]
         self._wrapped = (tracked_fill, tracked_write)
-        m.tlb_cache.keep_writes_in_python(True)
+        m.tlb_cache.keep_writes_in_python(True, self.pages.saved_map)
         m.flush_tlb()
 
     def detach(self) -> None:
@@ -470,7 +481,7 @@ class Snapshotter:
         """If the machine is in ``snap``'s state, make ``snap`` the base of RAM tracking."""
         if not self.matches(snap):
             return False
-        self.pages.dirty = set()
+        self.pages.clear_dirty()
         self.base = snap.label
         self._archive_log(self.m.worlds)
         self.m.flush_tlb()

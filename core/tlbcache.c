@@ -28,8 +28,9 @@
  * off or long-descriptor (TTBCR.EAE), followed by stage 2 when HCR.VM is set
  * (HCR.DC, TGE and PTW clear). Python arms each regime with the registers of
  * its last walk there and disarms both wherever the cache is flushed or those
- * registers may have changed. While snapshots are kept, write permission is
- * left to Python's fill, which saves a page before it first becomes writable. The walk follows
+ * registers may have changed. While snapshots are kept, a page must be saved
+ * before it first becomes writable, which Python's fill does: write permission
+ * is then granted here only for pages the snapshots' bitmap says are saved. The walk follows
  * core/stage1.py and core/lpae.py (ARM ARM B3.6); anything else (a fault,
  * short descriptors, a descriptor outside RAM) is left to Python, which walks
  * again and reports it. A Linux boot makes some 130k such fills.
@@ -78,6 +79,8 @@ typedef struct tc_walk_regs {
     uint32_t htcr;
     uint32_t pad;
     uint64_t httbr;
+    const uint8_t *saved; /* writes == 0: bitmap of RAM's 1 KiB pages a snapshot has saved */
+    uint64_t saved_pages;
 } tc_walk_regs;
 
 /* unicorn's uc_tlb_entry */
@@ -347,6 +350,17 @@ static bool walk_data(tc_state *s, tc_engine *uc, uint32_t va, uint32_t cls, uin
     return s->walk.armed && walk_pl10(s, uc, va, cls, need, pa, perms);
 }
 
+/* While snapshots are kept: whether the page at pa was saved since the last one. */
+static bool page_saved(const tc_state *s, uint64_t pa)
+{
+    const tc_walk_regs *w = &s->walk;
+    uint64_t page;
+    if (!w->saved || pa < w->ram_base || pa >= w->ram_end)
+        return false;
+    page = (pa - w->ram_base) >> 10;
+    return page < w->saved_pages && ((w->saved[page >> 3] >> (page & 7)) & 1u);
+}
+
 bool tc_fill(tc_engine *uc, uint64_t vaddr, int type, tc_tlb_entry *result, void *user_data)
 {
     tc_state *s = (tc_state *)user_data;
@@ -370,11 +384,13 @@ bool tc_fill(tc_engine *uc, uint64_t vaddr, int type, tc_tlb_entry *result, void
         }
     }
     s->misses++;
-    if (type == TC_MEM_FETCH || (type == TC_MEM_WRITE && !s->walk.writes)
-            || !walk_data(s, uc, (uint32_t)vaddr, cls, need, &pa, &perms))
+    if (type == TC_MEM_FETCH || !walk_data(s, uc, (uint32_t)vaddr, cls, need, &pa, &perms))
         return false;
-    if (!s->walk.writes)
+    if (!s->walk.writes && !page_saved(s, pa)) {
+        if (type == TC_MEM_WRITE)
+            return false;
         perms &= ~TC_PROT_WRITE;
+    }
     tc_insert(s, (uint32_t)vaddr, cls, pa & TC_PAGE_MASK, perms, 0);
     s->walks++;
     result->paddr = pa & TC_PAGE_MASK;

@@ -46,6 +46,8 @@ class _WalkRegs(ctypes.Structure):
         ("htcr", ctypes.c_uint32),
         ("pad2", ctypes.c_uint32),
         ("httbr", ctypes.c_uint64),
+        ("saved", ctypes.c_void_p),
+        ("saved_pages", ctypes.c_uint64),
     ]
 
 
@@ -101,6 +103,7 @@ class TlbCache:
         self._flush_mark = 0          # fills when unicorn's TLB was last emptied
         self._entries = TLB_ENTRIES   # what unicorn's TLB has likely grown to
         self._write_watchers = 0      # snapshotters that need every writable page filled in Python
+        self._saved: Optional[ctypes.Array] = None   # their bitmap of pages saved (kept alive)
         if lib is None:
             return
         lib.tc_insert.argtypes = [ctypes.c_void_p, ctypes.c_uint32, ctypes.c_uint32, ctypes.c_uint64,
@@ -165,11 +168,20 @@ class TlbCache:
         w.ram_base, w.ram_end = ram_base, ram_base + ram_size
         w.writes = int(self._write_watchers == 0)
 
-    def keep_writes_in_python(self, python: bool) -> None:
+    def keep_writes_in_python(self, python: bool, saved: Optional[ctypes.Array] = None) -> None:
         """While snapshots are taken, a page must be saved before it first becomes writable,
-        which Python's fill does: C walks then grant reads only. Each ``True`` (a snapshotter
-        attaching) is undone by one ``False``."""
+        which Python's fill does: C walks then grant write permission only for the pages
+        set in ``saved``, the snapshots' bitmap of RAM's 1 KiB pages saved since the last
+        one. Each ``True`` (a snapshotter attaching) is undone by one ``False``; with two
+        snapshotters at once no page counts as saved."""
         self._write_watchers = max(0, self._write_watchers + (1 if python else -1))
+        w = self._st.walk
+        if python and self._write_watchers == 1 and saved is not None:
+            self._saved = saved
+            w.saved, w.saved_pages = ctypes.addressof(saved), 8 * len(saved)
+        else:
+            self._saved = None
+            w.saved, w.saved_pages = None, 0
         self.disarm_walks()
 
     def disarm_walks(self) -> None:

@@ -273,9 +273,10 @@ def _c_fill(m: Machine, va: int, uc_type: int) -> Optional[Tuple[int, int]]:
     return entry.paddr, entry.perms
 
 
-def test_while_snapshots_are_kept_writable_pages_come_from_python(machine: Machine) -> None:
+def test_while_snapshots_are_kept_only_saved_pages_are_made_writable(machine: Machine) -> None:
     """Snapshots save a page before it first becomes writable, in Python's fill: with a
-    snapshotter attached the C walk grants reads only, and leaves writes to Python."""
+    snapshotter attached the C walk grants write permission only on the pages its bitmap
+    says are saved since the last snapshot, and leaves the other writes to Python."""
     m = machine
     root = TABLES
     m.uc.mem_write(TABLES, bytes(0x1000))
@@ -286,13 +287,18 @@ def test_while_snapshots_are_kept_writable_pages_come_from_python(machine: Machi
     m.tlb_cache.flush()
     arm()
     assert _c_fill(m, va, 17) == (RAM + 0x3000, 3)
-    m.tlb_cache.keep_writes_in_python(True)
+    saved = (ctypes.c_uint8 * (m.ram_size >> 13))()
+    m.tlb_cache.keep_writes_in_python(True, saved)
     try:
         m.tlb_cache.flush()
         arm()
         assert _c_fill(m, va, 17) is None
         assert _c_fill(m, va + 0x400, 16) == (RAM + 0x3400, 1)
         assert _c_fill(m, va + 0x400, 17) is None            # the read's entry lacks W too
+        page = 0x3800 >> 10                                  # RAM + 0x3800: saved
+        saved[page >> 3] |= 1 << (page & 7)
+        assert _c_fill(m, va + 0x800, 17) == (RAM + 0x3800, 3)
+        assert _c_fill(m, va + 0xC00, 17) is None            # its neighbour is not
     finally:
         m.tlb_cache.keep_writes_in_python(False)
         m.tlb_cache.flush()
