@@ -322,7 +322,7 @@ class BlockCounter:
             self._refresh_limit()
             uc.emu_stop()
             return
-        shape = self._shape(address, size)
+        shape = self._shape(address, size, key)
         n = shape & SHAPE_INSNS
         if st.exact and st.count + n > st.deadline:
             st.last_shape = key | shape | REFUSED
@@ -344,8 +344,8 @@ class BlockCounter:
         return (last >> 32, (last >> 16) & 0xFFFF, bool(last & SHAPE_THUMB), insns,
                 0 if last & REFUSED else insns)
 
-    def _shape(self, address: int, size: int) -> int:
-        key = (address & 0xFFFFFFFF) << 32 | (size & 0xFFFF) << 16
+    def _shape(self, address: int, size: int, key: int) -> int:
+        """The cached shape of the block ``key`` (its address and size fields), found on a miss."""
         slot = ((address >> 1) ^ (address >> (1 + CACHE_BITS))) & (CACHE_SIZE - 1)
         e = self._st.cache[slot]
         if e & ~0xFFFF == key:
