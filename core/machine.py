@@ -130,7 +130,8 @@ class Machine:
         self._eret_regs = RegBatch(self.cpu, (UC_ARM_REG_SPSR, "HCR", "VTTBR", "HCPTR", "SCTLR"))
         self._slice_regs = RegBatch(self.cpu, (UC_ARM_REG_PC, UC_ARM_REG_CPSR, "HCR", "SCTLR", "HSCTLR"))
         self._irq_regs = RegBatch(self.cpu, (UC_ARM_REG_PC,) + ENTRY_STATE)
-        self.tlb_cache = TlbCache(self.uc)     # its fill hook must come before ours
+        # its fill hook must come before ours
+        self.tlb_cache = TlbCache(self.uc, ram_base=RAM_BASE, ram_size=self.ram_size)
         self.intercept = CpIntercept(self.uc, self._wants_insn, self._on_cp_site,
                                      partial(self.cpu.read_id, UC_ARM_REG_CPSR), self._read_ram)
         self.mmu = Mmu(self)
@@ -452,7 +453,7 @@ class Machine:
         pa, perms = result
         mode = self.cpu.mode
         self.tlb_cache.insert(vaddr, mode, pa, perms, access == UC_MEM_FETCH)
-        self.mmu.arm_native_walks(mode == HYP, RAM_BASE, self.ram_size)
+        self.mmu.arm_native_walks(mode == HYP)
         if access != UC_MEM_FETCH:
             # Execute is granted only on a fetch fill, the one that scans the page for
             # intercepted instructions: data-only pages are never scanned.

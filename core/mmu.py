@@ -62,17 +62,17 @@ class Mmu:
         self._s1 = self._s2 = self._hyp = None
         self.m.tlb_cache.disarm_walks()
 
-    def arm_native_walks(self, hyp: bool, ram_base: int, ram_size: int) -> None:
+    def arm_native_walks(self, hyp: bool) -> None:
         """After a fill in Hyp mode (``hyp``) or the PL1&0 regime: let the C fill hook walk
         that regime's data misses itself if it can (long descriptors or no stage 1; stage 2
-        only without HCR.DC, TGE and PTW; see tlbcache.c), reading descriptors from RAM.
-        The registers are the ones this fill walked with."""
+        only without HCR.DC, TGE and PTW; see tlbcache.c). The registers are the ones this
+        fill walked with."""
         cache = self.m.tlb_cache
         if not cache.walks_here or cache.walks_armed(hyp):
             return
         if hyp:
             h = self.hyp_regs()
-            cache.arm_hyp_walks(h.hsctlr, h.htcr, h.httbr, ram_base, ram_size)
+            cache.arm_hyp_walks(h.hsctlr, h.htcr, h.httbr)
             return
         s2 = self.stage2_regs()
         if s2.hcr & (HCR_DC | HCR_TGE | HCR_PTW):
@@ -80,13 +80,11 @@ class Mmu:
         s1 = self.stage1_regs()
         if s1.sctlr & SCTLR_M and not s1.ttbcr & TTBCR_EAE:
             return
-        if s2.hcr & HCR_VM:
-            if stage2_params(s2.vtcr) is None:
-                return
-            cache.arm_walks(s1.sctlr, s1.ttbcr, s1.ttbr0, s1.ttbr1, ram_base, ram_size,
-                            s2.vtcr, s2.vttbr)
-        else:
-            cache.arm_walks(s1.sctlr, s1.ttbcr, s1.ttbr0, s1.ttbr1, ram_base, ram_size)
+        stage2 = bool(s2.hcr & HCR_VM)
+        if stage2 and stage2_params(s2.vtcr) is None:
+            return
+        cache.arm_walks(s1.sctlr, s1.ttbcr, s1.ttbr0, s1.ttbr1,
+                        s2.vtcr if stage2 else None, s2.vttbr)
 
     def stage1_regs(self) -> Stage1Regs:
         if self._s1 is None:

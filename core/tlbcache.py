@@ -90,7 +90,9 @@ class TlbCache:
     fill hooks in the order they were added and stops at the first that answers.
     """
 
-    def __init__(self, uc: Uc, native: Optional[bool] = None) -> None:
+    def __init__(self, uc: Uc, native: Optional[bool] = None, ram_base: int = 0,
+                 ram_size: int = 0) -> None:
+        """``ram_base``/``ram_size``: where the C walks may read descriptors (none by default)."""
         self.uc = uc
         lib = fastcount.load_native() if native is not False else None
         if lib is not None and lib.tc_state_size() != ctypes.sizeof(_State):
@@ -104,6 +106,8 @@ class TlbCache:
         self._entries = TLB_ENTRIES   # what unicorn's TLB has likely grown to
         self._write_watchers = 0      # snapshotters that need every writable page filled in Python
         self._saved: Optional[ctypes.Array] = None   # their bitmap of pages saved (kept alive)
+        w = self._st.walk
+        w.ram_base, w.ram_end, w.writes = ram_base, ram_base + ram_size, 1
         if lib is None:
             return
         lib.tc_insert.argtypes = [ctypes.c_void_p, ctypes.c_uint32, ctypes.c_uint32, ctypes.c_uint64,
@@ -141,8 +145,7 @@ class TlbCache:
         return self._lib is not None
 
     def arm_walks(self, sctlr: int, ttbcr: int, ttbr0: int, ttbr1: int,
-                  ram_base: int, ram_size: int, vtcr: Optional[int] = None,
-                  vttbr: int = 0) -> None:
+                  vtcr: Optional[int] = None, vttbr: int = 0) -> None:
         """Let the C hook walk data misses of the PL1&0 regime with these registers, then
         stage 2 with ``vtcr``/``vttbr`` unless ``vtcr`` is None (the caller has checked that
         stage 1 is off or long-descriptor, and HCR.DC, TGE and PTW are clear), reading
@@ -152,21 +155,13 @@ class TlbCache:
         w.ttbr0, w.ttbr1 = ttbr0, ttbr1
         w.stage2 = int(vtcr is not None)
         w.vtcr, w.vttbr = (vtcr or 0) & 0xFFFFFFFF, vttbr
-        self._set_ram(ram_base, ram_size)
         w.armed = 1
 
-    def arm_hyp_walks(self, hsctlr: int, htcr: int, httbr: int, ram_base: int,
-                      ram_size: int) -> None:
+    def arm_hyp_walks(self, hsctlr: int, htcr: int, httbr: int) -> None:
         """The same for Hyp mode's stage 1."""
         w = self._st.walk
         w.hsctlr, w.htcr, w.httbr = hsctlr & 0xFFFFFFFF, htcr & 0xFFFFFFFF, httbr
-        self._set_ram(ram_base, ram_size)
         w.hyp_armed = 1
-
-    def _set_ram(self, ram_base: int, ram_size: int) -> None:
-        w = self._st.walk
-        w.ram_base, w.ram_end = ram_base, ram_base + ram_size
-        w.writes = int(self._write_watchers == 0)
 
     def keep_writes_in_python(self, python: bool, saved: Optional[ctypes.Array] = None) -> None:
         """While snapshots are taken, a page must be saved before it first becomes writable,
@@ -176,6 +171,7 @@ class TlbCache:
         snapshotters at once no page counts as saved."""
         self._write_watchers = max(0, self._write_watchers + (1 if python else -1))
         w = self._st.walk
+        w.writes = int(self._write_watchers == 0)
         if python and self._write_watchers == 1 and saved is not None:
             self._saved = saved
             w.saved, w.saved_pages = ctypes.addressof(saved), 8 * len(saved)

@@ -188,10 +188,9 @@ def _compare_one(m: Machine, rng: random.Random, counts: List[int], stage2: bool
                       roots[1] | rng.randrange(256) << 48)
     s2 = _stage2(m, rng) if stage2 else None
     if s2 is None:
-        m.tlb_cache.arm_walks(sctlr, ttbcr, regs.ttbr0, regs.ttbr1, RAM, m.ram_size)
+        m.tlb_cache.arm_walks(sctlr, ttbcr, regs.ttbr0, regs.ttbr1)
     else:
-        m.tlb_cache.arm_walks(sctlr, ttbcr, regs.ttbr0, regs.ttbr1, RAM, m.ram_size,
-                              s2.vtcr, s2.vttbr)
+        m.tlb_cache.arm_walks(sctlr, ttbcr, regs.ttbr0, regs.ttbr1, s2.vtcr, s2.vttbr)
     vas = [va + rng.randrange(0x1000) for va in tables.mapped] + \
         [rng.randrange(1 << 32) for _ in range(64)]
     for va in vas:
@@ -220,7 +219,7 @@ def test_c_hyp_walk_grants_what_the_python_walk_grants(machine: Machine, block: 
         tables.fill(TABLES, start, min(entries, 64), 0)
         tables.write(m)
         regs = HypRegs(hsctlr, tsz, TABLES)
-        m.tlb_cache.arm_hyp_walks(hsctlr, tsz, TABLES, RAM, m.ram_size)
+        m.tlb_cache.arm_hyp_walks(hsctlr, tsz, TABLES)
         for va in [va + rng.randrange(0x1000) for va in tables.mapped] + \
                 [rng.randrange(1 << 32) for _ in range(64)]:
             va &= 0xFFFFFFFF
@@ -282,7 +281,7 @@ def test_while_snapshots_are_kept_only_saved_pages_are_made_writable(machine: Ma
     m.uc.mem_write(TABLES, bytes(0x1000))
     m.uc.mem_write(root + 8, struct.pack("<Q", RAM | 1 | 1 << 10 | 1 << 6))   # 1 GiB RW at PL0/1
     m.uc.reg_write(UC_ARM_REG_CPSR, 0x1D3)                                    # SVC
-    arm = lambda: m.tlb_cache.arm_walks(1, EAE, root, 0, RAM, m.ram_size)     # noqa: E731
+    arm = lambda: m.tlb_cache.arm_walks(1, EAE, root, 0)     # noqa: E731
     va = 0x40003000
     m.tlb_cache.flush()
     arm()
