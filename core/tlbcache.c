@@ -30,10 +30,11 @@
  * its last walk there and disarms both wherever the cache is flushed or those
  * registers may have changed. While snapshots are kept, a page must be saved
  * before it first becomes writable, which Python's fill does: write permission
- * is then granted here only for pages the snapshots' bitmap says are saved. The walk follows
- * core/stage1.py and core/lpae.py (ARM ARM B3.6); anything else (a fault,
- * short descriptors, a descriptor outside RAM) is left to Python, which walks
- * again and reports it. A Linux boot makes some 130k such fills.
+ * is then granted here only for pages the snapshots' bitmap says are saved.
+ * The walks follow core/stage1.py, core/lpae.py, core/stage2/walk.py and
+ * core/hyp/hyp_mmu.py; anything else (a fault, short descriptors, a descriptor
+ * outside RAM) is left to Python, which walks again and reports it. A Linux
+ * boot makes some 130k such fills.
  */
 #include <stdbool.h>
 #include <stddef.h>
@@ -150,6 +151,20 @@ static uint32_t grant(uint32_t pl1_rw, uint32_t pl0_rw, uint32_t pl, int xn, int
     return rw;
 }
 
+/* BADDR[39:x] of a TTBR/HTTBR/VTTBR (lpae.table_base). */
+static inline uint64_t table_base(uint64_t ttbr, uint32_t x)
+{
+    return ttbr & 0xffffffffffull & ~((1ull << x) - 1);
+}
+
+/* Start level and table alignment x of a stage-1 region of 2^(32-tsz) bytes (lpae.stage1_start,
+ * B3.6.5); the table base for ttbr. */
+static inline uint64_t stage1_table(uint64_t ttbr, uint32_t tsz, uint32_t *level)
+{
+    *level = tsz <= 1 ? 1 : 2;
+    return table_base(ttbr, tsz <= 1 ? 5 - tsz : 14 - tsz);
+}
+
 typedef struct tc_leaf {
     uint64_t desc;
     uint64_t attrs;      /* OR of the table descriptors on the way (lpae.walk's table_attrs) */
@@ -227,8 +242,7 @@ static bool s2_lookup(tc_state *s, tc_engine *uc, uint64_t ipa, uint32_t need,
     inputsize = (uint32_t)(32 - t0sz);
     if (ipa >> inputsize)
         return false;
-    if (!table_walk(s, uc, ipa, w->vttbr & 0xffffffffffull & ~((1ull << x) - 1), level, inputsize,
-                    0, &leaf))
+    if (!table_walk(s, uc, ipa, table_base(w->vttbr, x), level, inputsize, 0, &leaf))
         return false;
     hap = (uint32_t)(leaf.desc >> 6) & 3u;
     *perms = ((hap & 1u) ? TC_PROT_READ : 0) | ((hap & 2u) ? TC_PROT_WRITE : 0);
@@ -253,7 +267,8 @@ static bool walk_pl10(tc_state *s, tc_engine *uc, uint32_t va, uint32_t pl, uint
         ipa = va;
         s1_perms = TC_PROT_READ | TC_PROT_WRITE | TC_PROT_EXEC;
     } else {
-        uint32_t t0sz = w->ttbcr & 7u, t1sz = (w->ttbcr >> 16) & 7u, tsz, level, x, ap;
+        uint32_t t0sz = w->ttbcr & 7u, t1sz = (w->ttbcr >> 16) & 7u, tsz, level, ap;
+        uint64_t table;
         uint32_t pl1_rw, pl0_rw;
         int use_ttbr1;
         tc_leaf leaf;
@@ -270,15 +285,8 @@ static bool walk_pl10(tc_state *s, tc_engine *uc, uint32_t va, uint32_t pl, uint
         if (w->ttbcr & (use_ttbr1 ? TTBCR_EPD1 : TTBCR_EPD0))
             return false;
         tsz = use_ttbr1 ? t1sz : t0sz;
-        if (tsz <= 1) {                               /* lpae.stage1_start (B3.6.5) */
-            level = 1;
-            x = 5 - tsz;
-        } else {
-            level = 2;
-            x = 14 - tsz;
-        }
-        if (!table_walk(s, uc, va, (use_ttbr1 ? w->ttbr1 : w->ttbr0) & 0xffffffffffull
-                        & ~((1ull << x) - 1), level, 32 - tsz, (int)w->stage2, &leaf))
+        table = stage1_table(use_ttbr1 ? w->ttbr1 : w->ttbr0, tsz, &level);
+        if (!table_walk(s, uc, va, table, level, 32 - tsz, (int)w->stage2, &leaf))
             return false;
         ap = (uint32_t)(leaf.desc >> 6) & 3u;
         pl1_rw = ap_pl1[ap];
@@ -311,7 +319,8 @@ static bool walk_hyp(tc_state *s, tc_engine *uc, uint32_t va, uint32_t need,
                      uint64_t *pa, uint32_t *perms)
 {
     const tc_walk_regs *w = &s->walk;
-    uint32_t tsz = w->htcr & 7u, level, x;
+    uint32_t tsz = w->htcr & 7u, level;
+    uint64_t table;
     tc_leaf leaf;
     if (!(w->hsctlr & SCTLR_M)) {
         *pa = va;
@@ -320,15 +329,8 @@ static bool walk_hyp(tc_state *s, tc_engine *uc, uint32_t va, uint32_t need,
     }
     if (tsz && (va >> (32 - tsz)))
         return false;
-    if (tsz <= 1) {
-        level = 1;
-        x = 5 - tsz;
-    } else {
-        level = 2;
-        x = 14 - tsz;
-    }
-    if (!table_walk(s, uc, va, w->httbr & 0xffffffffffull & ~((1ull << x) - 1), level, 32 - tsz,
-                    0, &leaf))
+    table = stage1_table(w->httbr, tsz, &level);
+    if (!table_walk(s, uc, va, table, level, 32 - tsz, 0, &leaf))
         return false;
     *perms = ((leaf.desc & D_AP2) || (leaf.attrs & T_AP1)) ? TC_PROT_READ
                                                            : TC_PROT_READ | TC_PROT_WRITE;
