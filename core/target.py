@@ -244,19 +244,16 @@ class MachineTarget:
                 pa = self._phys(addr, key, space)
             except MemoryError as e:
                 raise MemoryAccessError(addr, 0, str(e)) from None
-            m = self.m
-            if RAM_BASE <= pa and pa + length <= RAM_BASE + m.ram_size:
-                data = self._ram.read(m.uc._uch, pa, length)
-                if data is not None:
-                    # RAM reads have no side effects: GDB reads the same few words of code
-                    # several times after each stop (device registers are read every time)
-                    if len(self._ram_reads) >= _XLATE_CACHE_MAX:
-                        self._ram_reads.clear()
-                    self._ram_reads[ck] = data
-                    return data
             data = self._read_run(pa, length)
             if not data:
                 raise MemoryAccessError(addr, 0, f"no memory at physical address {pa:#010x}")
+            if RAM_BASE <= pa and pa + length <= RAM_BASE + self.m.ram_size:
+                # RAM does not change while the machine is halted: GDB reads the same few
+                # words of code several times after each stop (device registers are read
+                # every time)
+                if len(self._ram_reads) >= _XLATE_CACHE_MAX:
+                    self._ram_reads.clear()
+                self._ram_reads[ck] = data
             return data
         key = None if space == Space.PHYS else self._key(world)
         out: List[bytes] = []
