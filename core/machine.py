@@ -34,7 +34,7 @@ from .cpu import CPSR_A, CPSR_T, GPR_IDS, HYP, MODE_MASK, SVC, Cpu, RegBatch
 from .exceptions import STATE_REGS as ENTRY_STATE
 from .exceptions import Entry, Exc, ExceptionEntry
 from .fastcount import BlockCounter
-from .uchook import hook_add
+from .uchook import hook_add, raise_kept
 from .tlbcache import TlbCache
 from .hyp import routing
 from .hyp import syndrome as S
@@ -1016,12 +1016,7 @@ class Machine:
         return (self._insn_word(pc - 4, False, 4) & 0x0FFFFFFF) == 0x0320F003
 
     def _emu_error(self, err: UcError) -> None:
-        hook_error = getattr(self.uc, "_hook_exception", None)
-        if hook_error is not None:
-            # A hook of ours failed and unicorn then stopped with an error of its own (a fill
-            # hook that raised counts as a refused fill): the bug is the hook's, not the guest's
-            self.uc._hook_exception = None
-            raise hook_error from err
+        raise_kept(self.uc, err)
         cpu = self.cpu
         pc, thumb = cpu.pc, cpu.thumb
         if err.errno == UC_ERR_EXCEPTION and self.mmu.pending is not None:

@@ -59,6 +59,7 @@ from unicorn.unicorn import UcContext
 
 from . import ucprobe
 from .machine import RAM_BASE, UNTIL, Machine
+from .uchook import raise_kept
 from .worlds import ExitRecord, Worlds
 
 PAGE_BITS = 10                 # unicorn's ARM TLB page: 1 KiB
@@ -432,11 +433,12 @@ class Snapshotter:
         m.counter.deadline = 0
         try:
             m.uc.emu_start(m.cpu.pc | int(m.cpu.thumb), UNTIL)
-        except UcError:
-            pass
-        m.counter.count = count
-        m.counter.deadline = deadline
-        m.mmu.pending = None
+        except UcError as err:
+            raise_kept(m.uc, err)     # a faulting fetch is ignored; a failing hook is not
+        finally:
+            m.counter.count = count
+            m.counter.deadline = deadline
+            m.mmu.pending = None
 
     def restore(self, snap: Snapshot) -> None:
         """Put the machine back in the state ``snap`` recorded."""

@@ -31,6 +31,18 @@ def _keep(uc: Uc, exc: BaseException) -> None:
     uc.emu_stop()
 
 
+def raise_kept(uc: Uc, err: UcError) -> None:
+    """After ``emu_start`` raised ``err``: raise instead the exception a hook kept, if any.
+
+    The binding checks its status before the kept exception, so a hook that failed and
+    made unicorn stop with an error of its own (a fill hook that raised counts as a
+    refused fill) would otherwise show as an error of the guest's."""
+    kept = getattr(uc, "_hook_exception", None)
+    if kept is not None:
+        uc._hook_exception = None
+        raise kept from err
+
+
 def _intr(uc: Uc, fn: Callable[..., Any], data: Any) -> Any:
     def cb(_h: int, intno: int, _k: int) -> None:
         try:
